@@ -1,0 +1,198 @@
+//! Reading runs for the hub. Every query is scoped by tenant.
+
+use crate::model::{
+    AuditEntry, FailureEntry, OperationKind, RunCounters, RunDetail, RunScope, RunStatus,
+    RunSummary,
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgPool;
+
+/// Columns of a run as the hub reads them, with the initiator's name.
+const SUMMARY_COLUMNS: &str = "r.id, r.resource, r.action, r.status, u.name AS initiator, \
+     r.idempotency_key, r.total_items, r.processed_items, r.succeeded, r.failed, r.skipped, \
+     r.created_at, r.started_at, r.finished_at";
+
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    id: i64,
+    resource: String,
+    action: String,
+    status: String,
+    initiator: String,
+    idempotency_key: Option<String>,
+    total_items: Option<i32>,
+    processed_items: i32,
+    succeeded: i32,
+    failed: i32,
+    skipped: i32,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl SummaryRow {
+    fn into_summary(self) -> Result<RunSummary, sqlx::Error> {
+        let status = RunStatus::parse(&self.status).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown run status {:?}", self.status).into())
+        })?;
+        Ok(RunSummary {
+            id: self.id,
+            resource: self.resource,
+            action: self.action,
+            status,
+            initiator: self.initiator,
+            idempotency_key: self.idempotency_key,
+            counters: RunCounters {
+                total_items: self.total_items,
+                processed_items: self.processed_items,
+                succeeded: self.succeeded,
+                failed: self.failed,
+                skipped: self.skipped,
+            },
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+        })
+    }
+}
+
+/// The tenant's newest runs, newest first.
+pub async fn list_recent(
+    pool: &PgPool,
+    tenant_id: i64,
+    limit: i64,
+) -> Result<Vec<RunSummary>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM bulk_operation_runs r JOIN users u ON u.id = r.user_id \
+         WHERE r.tenant_id = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2"
+    );
+    let rows: Vec<SummaryRow> = sqlx::query_as(&sql)
+        .bind(tenant_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter().map(SummaryRow::into_summary).collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct DetailExtras {
+    item_ids: Value,
+    failures: Option<Value>,
+    attempts: i32,
+    deduplicated_starts: i32,
+    updated_at: DateTime<Utc>,
+    backup_set_name: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: i64,
+    action: String,
+    actor: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// One run of the tenant with its scope, failures and audit trail; `None`
+/// when the id is unknown or belongs to another tenant.
+pub async fn find_detail(
+    pool: &PgPool,
+    tenant_id: i64,
+    run_id: i64,
+) -> Result<Option<RunDetail>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM bulk_operation_runs r JOIN users u ON u.id = r.user_id \
+         WHERE r.tenant_id = $1 AND r.id = $2"
+    );
+    let Some(row) = sqlx::query_as::<_, SummaryRow>(&sql)
+        .bind(tenant_id)
+        .bind(run_id)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let summary = row.into_summary()?;
+
+    // The backup set's name is looked up in the same tenant only.
+    let extras: DetailExtras = sqlx::query_as(
+        "SELECT r.item_ids, r.failures, r.attempts, r.deduplicated_starts, r.updated_at, \
+                bs.name AS backup_set_name \
+         FROM bulk_operation_runs r \
+         LEFT JOIN backup_sets bs ON bs.tenant_id = r.tenant_id \
+              AND r.resource = 'backup_set' \
+              AND bs.id = CASE WHEN jsonb_typeof(r.item_ids->'backup_set_id') = 'number' \
+                               THEN (r.item_ids->>'backup_set_id')::bigint END \
+         WHERE r.tenant_id = $1 AND r.id = $2",
+    )
+    .bind(tenant_id)
+    .bind(run_id)
+    .fetch_one(pool)
+    .await?;
+
+    let audit: Vec<AuditRow> = sqlx::query_as(
+        "SELECT a.id, a.action, u.name AS actor, a.created_at FROM audit_logs a \
+         LEFT JOIN users u ON u.id = a.actor_user_id \
+         WHERE a.tenant_id = $1 AND a.subject_type = 'bulk_operation_run' AND a.subject_id = $2 \
+         ORDER BY a.created_at, a.id",
+    )
+    .bind(tenant_id)
+    .bind(run_id)
+    .fetch_all(pool)
+    .await?;
+
+    let kind = OperationKind::from_parts(&summary.resource, &summary.action);
+    let mut scope = RunScope::from_item_ids(kind, &extras.item_ids);
+    if let RunScope::BackupSetAddPolicies { backup_set_name, .. } = &mut scope {
+        *backup_set_name = extras.backup_set_name;
+    }
+    Ok(Some(RunDetail {
+        summary,
+        scope,
+        failures: FailureEntry::list_from_json(extras.failures.as_ref()),
+        audit: audit
+            .into_iter()
+            .map(|a| AuditEntry { id: a.id, action: a.action, actor: a.actor, created_at: a.created_at })
+            .collect(),
+        attempts: extras.attempts,
+        deduplicated_starts: extras.deduplicated_starts,
+        updated_at: extras.updated_at,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing::{pending_run, set_status, tenant, user};
+    use crate::model::StatusBucket;
+
+    #[sqlx::test]
+    async fn the_list_is_newest_first_and_holds_only_the_tenants_runs(pool: PgPool) {
+        let (acme, globex) = (tenant(&pool, "acme").await, tenant(&pool, "globex").await);
+        let u = user(&pool, "a@x.example").await;
+        let first = pending_run(&pool, acme, u, None).await.unwrap();
+        let foreign = pending_run(&pool, globex, u, None).await.unwrap();
+        let second = pending_run(&pool, acme, u, None).await.unwrap();
+        set_status(&pool, second, "running").await.unwrap();
+
+        let runs = list_recent(&pool, acme, 50).await.unwrap();
+        let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [second, first]);
+        assert!(!ids.contains(&foreign));
+        assert_eq!(runs[0].bucket(), StatusBucket::Running);
+        assert_eq!(runs[0].initiator, "a@x.example");
+        assert_eq!(list_recent(&pool, acme, 1).await.unwrap().len(), 1);
+    }
+
+    #[sqlx::test]
+    async fn another_tenants_run_is_not_found(pool: PgPool) {
+        let (acme, globex) = (tenant(&pool, "acme").await, tenant(&pool, "globex").await);
+        let u = user(&pool, "a@x.example").await;
+        let run = pending_run(&pool, globex, u, None).await.unwrap();
+        assert!(find_detail(&pool, acme, run).await.unwrap().is_none());
+        assert!(find_detail(&pool, acme, run + 1000).await.unwrap().is_none());
+        let detail = find_detail(&pool, globex, run).await.unwrap().expect("own run");
+        assert_eq!(detail.summary.id, run);
+        assert!(matches!(detail.scope, RunScope::DriftGenerate { .. }));
+    }
+}

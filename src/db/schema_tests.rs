@@ -1,0 +1,223 @@
+//! The schema's promises, proven against a real Postgres.
+
+use super::testing::{pending_run, set_status, tenant, user};
+use sqlx::PgPool;
+
+/// The name of the constraint a statement violated, if any.
+fn violated(result: Result<impl std::fmt::Debug, sqlx::Error>) -> String {
+    match result {
+        Err(sqlx::Error::Database(e)) => e.constraint().unwrap_or("<no constraint>").to_string(),
+        other => panic!("expected a constraint violation, got {other:?}"),
+    }
+}
+
+async fn status_of(pool: &PgPool, run_id: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM bulk_operation_runs WHERE id = $1")
+        .bind(run_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn unknown_status_values_are_rejected(pool: PgPool) {
+    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let run = pending_run(&pool, t, u, None).await.unwrap();
+    let err = violated(set_status(&pool, run, "done").await);
+    assert_eq!(err, "bulk_operation_runs_status_check");
+    assert_eq!(status_of(&pool, run).await, "pending");
+}
+
+#[sqlx::test]
+async fn runs_must_be_created_pending(pool: PgPool) {
+    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let result = sqlx::query(
+        "INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, status, started_at) \
+         VALUES ($1, $2, 'drift', 'generate', 'running', now())",
+    )
+    .bind(t)
+    .bind(u)
+    .execute(&pool)
+    .await;
+    assert_eq!(violated(result), "bulk_operation_runs_status_transition");
+}
+
+#[sqlx::test]
+async fn the_lifecycle_allows_only_forward_transitions(pool: PgPool) {
+    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+
+    // Allowed: pending -> running -> each final status; pending -> aborted.
+    for final_status in ["completed", "completed_with_errors", "failed", "aborted"] {
+        let run = pending_run(&pool, t, u, None).await.unwrap();
+        set_status(&pool, run, "running").await.unwrap();
+        set_status(&pool, run, final_status).await.unwrap();
+        assert_eq!(status_of(&pool, run).await, final_status);
+    }
+    let run = pending_run(&pool, t, u, None).await.unwrap();
+    set_status(&pool, run, "aborted").await.unwrap();
+
+    // Refused: skipping running, going back, leaving a final status.
+    let run = pending_run(&pool, t, u, None).await.unwrap();
+    for bad in ["completed", "completed_with_errors", "failed"] {
+        assert_eq!(violated(set_status(&pool, run, bad).await), "bulk_operation_runs_status_transition");
+    }
+    set_status(&pool, run, "running").await.unwrap();
+    assert_eq!(violated(set_status(&pool, run, "pending").await), "bulk_operation_runs_status_transition");
+    set_status(&pool, run, "completed").await.unwrap();
+    for bad in ["running", "pending", "failed", "aborted"] {
+        assert_eq!(violated(set_status(&pool, run, bad).await), "bulk_operation_runs_status_transition");
+    }
+    assert_eq!(status_of(&pool, run).await, "completed");
+}
+
+#[sqlx::test]
+async fn a_finished_runs_outcome_cannot_be_rewritten(pool: PgPool) {
+    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let run = pending_run(&pool, t, u, None).await.unwrap();
+    set_status(&pool, run, "running").await.unwrap();
+    set_status(&pool, run, "failed").await.unwrap();
+    let result = sqlx::query("UPDATE bulk_operation_runs SET processed_items = 1, succeeded = 1 WHERE id = $1")
+        .bind(run)
+        .execute(&pool)
+        .await;
+    assert_eq!(violated(result), "bulk_operation_runs_finished_immutable");
+}
+
+#[sqlx::test]
+async fn a_runs_tenant_and_scope_cannot_change(pool: PgPool) {
+    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let other = tenant(&pool, "globex").await;
+    let run = pending_run(&pool, t, u, None).await.unwrap();
+    let result = sqlx::query("UPDATE bulk_operation_runs SET tenant_id = $2 WHERE id = $1")
+        .bind(run)
+        .bind(other)
+        .execute(&pool)
+        .await;
+    assert_eq!(violated(result), "bulk_operation_runs_immutable");
+    let result = sqlx::query("UPDATE bulk_operation_runs SET item_ids = '{\"x\": 1}' WHERE id = $1")
+        .bind(run)
+        .execute(&pool)
+        .await;
+    assert_eq!(violated(result), "bulk_operation_runs_immutable");
+}
+
+#[sqlx::test]
+async fn counters_that_break_the_invariants_are_rejected(pool: PgPool) {
+    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let run = pending_run(&pool, t, u, None).await.unwrap();
+    let update = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query(sql).bind(run).execute(&pool).await }
+    };
+    assert_eq!(
+        violated(update("UPDATE bulk_operation_runs SET failed = -1, processed_items = -1 WHERE id = $1").await),
+        "bulk_operation_runs_counters_non_negative_check"
+    );
+    assert_eq!(
+        violated(update("UPDATE bulk_operation_runs SET processed_items = 3, succeeded = 1, failed = 1 WHERE id = $1").await),
+        "bulk_operation_runs_counters_sum_check"
+    );
+    assert_eq!(
+        violated(update("UPDATE bulk_operation_runs SET total_items = 2, processed_items = 3, succeeded = 3 WHERE id = $1").await),
+        "bulk_operation_runs_counters_total_check"
+    );
+    assert_eq!(
+        violated(update("UPDATE bulk_operation_runs SET total_items = -5 WHERE id = $1").await),
+        "bulk_operation_runs_counters_non_negative_check"
+    );
+    // Consistent counters pass, with and without a known total.
+    update("UPDATE bulk_operation_runs SET processed_items = 3, succeeded = 1, failed = 1, skipped = 1 WHERE id = $1")
+        .await
+        .unwrap();
+    update("UPDATE bulk_operation_runs SET total_items = 3 WHERE id = $1").await.unwrap();
+}
+
+#[sqlx::test]
+async fn one_active_run_per_tenant_and_idempotency_key(pool: PgPool) {
+    let (acme, globex) = (tenant(&pool, "acme").await, tenant(&pool, "globex").await);
+    let u = user(&pool, "a@x.example").await;
+    let first = pending_run(&pool, acme, u, Some("drift.generate:k1")).await.unwrap();
+
+    // A second active run with the key in the same tenant is refused...
+    assert_eq!(
+        violated(pending_run(&pool, acme, u, Some("drift.generate:k1")).await),
+        "bulk_operation_runs_active_idempotency_key"
+    );
+    set_status(&pool, first, "running").await.unwrap();
+    assert_eq!(
+        violated(pending_run(&pool, acme, u, Some("drift.generate:k1")).await),
+        "bulk_operation_runs_active_idempotency_key"
+    );
+    // ...while another tenant may use the same key,
+    pending_run(&pool, globex, u, Some("drift.generate:k1")).await.unwrap();
+    // and once the first run finished, the key is free again.
+    set_status(&pool, first, "completed").await.unwrap();
+    pending_run(&pool, acme, u, Some("drift.generate:k1")).await.unwrap();
+    // Runs without a key never collide.
+    pending_run(&pool, acme, u, None).await.unwrap();
+    pending_run(&pool, acme, u, None).await.unwrap();
+}
+
+#[sqlx::test]
+async fn finding_fingerprints_are_unique_per_tenant(pool: PgPool) {
+    let (acme, globex) = (tenant(&pool, "acme").await, tenant(&pool, "globex").await);
+    let insert = |tenant_id: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO findings (tenant_id, scope_key, fingerprint, subject_type, subject_external_id) \
+                 VALUES ($1, 'scope', 'fp-1', 'compliance_policy', 'p-1')",
+            )
+            .bind(tenant_id)
+            .execute(&pool)
+            .await
+        }
+    };
+    insert(acme).await.unwrap();
+    assert_eq!(violated(insert(acme).await), "findings_fingerprint_key");
+    insert(globex).await.unwrap();
+}
+
+#[sqlx::test]
+async fn rows_cannot_reference_another_tenants_rows(pool: PgPool) {
+    let (acme, globex) = (tenant(&pool, "acme").await, tenant(&pool, "globex").await);
+    let policy: i64 = sqlx::query_scalar(
+        "INSERT INTO policies (tenant_id, external_id, policy_type, display_name, settings_hash) \
+         VALUES ($1, 'p-1', 'compliance_policy', 'P1', 'h') RETURNING id",
+    )
+    .bind(globex)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let set: i64 = sqlx::query_scalar("INSERT INTO backup_sets (tenant_id, name) VALUES ($1, 'S') RETURNING id")
+        .bind(acme)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let result = sqlx::query(
+        "INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, snapshot, settings_hash) \
+         VALUES ($1, $2, $3, 'p-1', 'P1', '{}', 'h')",
+    )
+    .bind(acme)
+    .bind(set)
+    .bind(policy)
+    .execute(&pool)
+    .await;
+    assert_eq!(violated(result), "backup_items_tenant_id_policy_id_fkey");
+}
+
+#[sqlx::test]
+async fn membership_roles_are_operator_or_viewer(pool: PgPool) {
+    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let result = sqlx::query("INSERT INTO tenant_memberships (tenant_id, user_id, role) VALUES ($1, $2, 'admin')")
+        .bind(t)
+        .bind(u)
+        .execute(&pool)
+        .await;
+    assert_eq!(violated(result), "tenant_memberships_role_check");
+}
+
+#[sqlx::test]
+async fn readiness_sees_every_migration_applied(pool: PgPool) {
+    assert!(super::migrations_applied(&pool).await.unwrap());
+}

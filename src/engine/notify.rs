@@ -1,0 +1,126 @@
+//! What a run's lifecycle notification says: the payload stored in
+//! `notifications.data` and shown by the bell.
+
+use crate::model::{group_failures, operation_label, FailureEntry, RunCounters, RunStatus};
+use serde_json::{json, Value};
+
+/// Notification `type` values.
+pub const RUN_QUEUED: &str = "opshub.run_queued";
+pub const RUN_COMPLETED: &str = "opshub.run_completed";
+
+/// The subject of a run notification.
+pub struct RunNotice<'a> {
+    pub tenant_id: i64,
+    pub tenant_slug: &'a str,
+    pub tenant_name: &'a str,
+    pub run_id: i64,
+    pub resource: &'a str,
+    pub action: &'a str,
+    pub status: RunStatus,
+    pub counters: RunCounters,
+    pub failures: &'a [FailureEntry],
+}
+
+impl RunNotice<'_> {
+    /// The notification type for this run's current status.
+    pub fn notification_type(&self) -> &'static str {
+        if self.status.is_active() {
+            RUN_QUEUED
+        } else {
+            RUN_COMPLETED
+        }
+    }
+
+    pub fn payload(&self) -> Value {
+        let bucket = self.status.bucket();
+        let label = operation_label(self.resource, self.action);
+        let title = if self.status.is_active() {
+            format!("{label} queued")
+        } else {
+            format!("{label} {}", bucket.label())
+        };
+        json!({
+            "tenant": {"id": self.tenant_id, "slug": self.tenant_slug, "name": self.tenant_name},
+            "run": {
+                "id": self.run_id,
+                "type": "bulk_operation_run",
+                "operation": format!("{}.{}", self.resource, self.action),
+            },
+            "title": title,
+            "status": self.status.as_str(),
+            "status_bucket": bucket.slug(),
+            "counts": {
+                "total": self.counters.total_items,
+                "processed": self.counters.processed_items,
+                "succeeded": self.counters.succeeded,
+                "failed": self.counters.failed,
+                "skipped": self.counters.skipped,
+            },
+            "error_summary": error_summary(self.failures),
+            "url": format!("/runs/{}", self.run_id),
+        })
+    }
+}
+
+/// A short, safe summary of a run's failures: their count by reason code.
+/// Built from sanitized reason codes only, never from raw messages.
+pub fn error_summary(failures: &[FailureEntry]) -> Option<String> {
+    let groups: Vec<_> = group_failures(failures).into_iter().filter(|g| !g.skipped).collect();
+    if groups.is_empty() {
+        return None;
+    }
+    let total: usize = groups.iter().map(|g| g.count).sum();
+    let shown: Vec<String> = groups
+        .iter()
+        .take(3)
+        .map(|g| format!("{} ({})", g.reason_code, g.count))
+        .collect();
+    let more = if groups.len() > 3 { ", …" } else { "" };
+    let noun = if total == 1 { "failure" } else { "failures" };
+    Some(format!("{total} {noun}: {}{more}", shown.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: &str, skipped: bool) -> FailureEntry {
+        FailureEntry { reason_code: code.into(), reason: "x".into(), item_id: None, skipped }
+    }
+
+    #[test]
+    fn summary_counts_failures_by_code_and_ignores_skips() {
+        let f = [
+            failure("policy_not_found", false),
+            failure("policy_not_found", false),
+            failure("already_in_backup_set", true),
+            failure("snapshot_too_large", false),
+        ];
+        assert_eq!(
+            error_summary(&f).as_deref(),
+            Some("3 failures: policy_not_found (2), snapshot_too_large (1)")
+        );
+        assert_eq!(error_summary(&[failure("already_in_backup_set", true)]), None);
+    }
+
+    #[test]
+    fn payload_links_the_run_and_carries_the_bucket() {
+        let notice = RunNotice {
+            tenant_id: 1,
+            tenant_slug: "contoso",
+            tenant_name: "Contoso",
+            run_id: 42,
+            resource: "backup_set",
+            action: "add_policies",
+            status: RunStatus::CompletedWithErrors,
+            counters: RunCounters { total_items: Some(2), processed_items: 2, succeeded: 1, failed: 1, skipped: 0 },
+            failures: &[failure("policy_not_found", false)],
+        };
+        let p = notice.payload();
+        assert_eq!(p["run"]["type"], "bulk_operation_run");
+        assert_eq!(p["status_bucket"], "partial");
+        assert_eq!(p["url"], "/runs/42");
+        assert_eq!(p["counts"]["failed"], 1);
+        assert_eq!(notice.notification_type(), RUN_COMPLETED);
+    }
+}

@@ -1,0 +1,122 @@
+//! The one error type of the app's boundary: safe to show to users, carried
+//! through server functions, and mapped to an HTTP status.
+
+use serde::{Deserialize, Serialize};
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed: a bad id, an oversized or invalid field.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The thing does not exist for the current tenant (or at all).
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller is not signed in.
+    #[error("sign in to continue")]
+    Unauthorized,
+    /// Signed in, but the role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something failed on our side; details are in the server log only.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::BadRequest(_) => 400,
+            AppError::Unauthorized => 401,
+            AppError::Forbidden(_) => 403,
+            AppError::NotFound(_) => 404,
+            AppError::Conflict(_) => 409,
+            AppError::Internal(_) => 500,
+        }
+    }
+
+    /// A short title for error pages.
+    pub fn title(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "Bad request",
+            AppError::Unauthorized => "Sign-in required",
+            AppError::Forbidden(_) => "Not allowed",
+            AppError::NotFound(_) => "Not found",
+            AppError::Conflict(_) => "Conflict",
+            AppError::Internal(_) => "Something went wrong",
+        }
+    }
+
+    pub fn internal() -> AppError {
+        AppError::Internal("an internal error occurred; it has been logged".into())
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(msg)
+            | ServerFnErrorErr::MissingArg(msg)
+            | ServerFnErrorErr::Deserialization(msg) => {
+                AppError::BadRequest(format!("malformed request: {msg}"))
+            }
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
+                AppError::Internal("the server could not be reached; try again".into())
+            }
+            _ => AppError::internal(),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod server {
+    use super::AppError;
+
+    impl AppError {
+        /// Records the error on the current response (status code) and logs
+        /// server faults. Call on every error a server function returns.
+        pub fn respond(self) -> AppError {
+            if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+                if let Ok(code) = axum::http::StatusCode::from_u16(self.status_code()) {
+                    opts.set_status(code);
+                }
+            }
+            self
+        }
+    }
+
+    impl From<sqlx::Error> for AppError {
+        fn from(err: sqlx::Error) -> Self {
+            tracing::error!(error = %err, "database error");
+            AppError::internal()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_input_maps_to_client_errors() {
+        assert_eq!(AppError::BadRequest("x".into()).status_code(), 400);
+        assert_eq!(AppError::NotFound("x".into()).status_code(), 404);
+        let from_args = AppError::from_server_fn_error(ServerFnErrorErr::Args("id".into()));
+        assert_eq!(from_args.status_code(), 400);
+        assert_eq!(AppError::internal().status_code(), 500);
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_about_the_cause() {
+        let err = AppError::from_server_fn_error(ServerFnErrorErr::ServerError(
+            "password=hunter2 at db.internal".into(),
+        ));
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

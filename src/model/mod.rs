@@ -1,0 +1,14 @@
+//! Types and pure logic shared by the server and the browser. No server crates.
+
+pub mod failure;
+pub mod operation;
+pub mod run;
+pub mod status;
+pub mod tenant;
+pub mod time;
+
+pub use failure::{group_failures, FailureEntry, FailureGroup};
+pub use operation::{operation_label, OperationKind, RunScope};
+pub use run::{parse_id, AuditEntry, RunCounters, RunDetail, RunSummary};
+pub use status::{RunStatus, StatusBucket};
+pub use tenant::{TenantChoice, TenantContext};

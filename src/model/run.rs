@@ -1,0 +1,147 @@
+//! Runs as the hub shows them.
+
+use super::failure::{group_failures, FailureEntry, FailureGroup};
+use super::operation::{operation_label, OperationKind, RunScope};
+use super::status::{RunStatus, StatusBucket};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Upper bound on a run id's text form in URLs and requests.
+const MAX_ID_LEN: usize = 19;
+
+/// Parses a run (or any row) id from user input: a positive 64-bit integer.
+pub fn parse_id(raw: &str) -> Result<i64, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("an id is required".into());
+    }
+    if raw.len() > MAX_ID_LEN || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "'{}' is not a valid id: ids are positive whole numbers",
+            truncate(raw, 40)
+        ));
+    }
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(format!("'{raw}' is not a valid id: ids are positive whole numbers")),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Counters of a run; the database guarantees their invariants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounters {
+    pub total_items: Option<i32>,
+    pub processed_items: i32,
+    pub succeeded: i32,
+    pub failed: i32,
+    pub skipped: i32,
+}
+
+impl RunCounters {
+    /// Percent done, when the total is known.
+    pub fn percent(&self) -> Option<u8> {
+        let total = self.total_items?;
+        if total <= 0 {
+            return Some(100);
+        }
+        let pct = (i64::from(self.processed_items) * 100) / i64::from(total);
+        Some(pct.clamp(0, 100) as u8)
+    }
+}
+
+/// One row of the runs list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub id: i64,
+    pub resource: String,
+    pub action: String,
+    pub status: RunStatus,
+    pub initiator: String,
+    pub idempotency_key: Option<String>,
+    pub counters: RunCounters,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl RunSummary {
+    pub fn kind(&self) -> Option<OperationKind> {
+        OperationKind::from_parts(&self.resource, &self.action)
+    }
+
+    pub fn operation_key(&self) -> String {
+        format!("{}.{}", self.resource, self.action)
+    }
+
+    pub fn operation_label(&self) -> String {
+        operation_label(&self.resource, &self.action)
+    }
+
+    pub fn bucket(&self) -> StatusBucket {
+        self.status.bucket()
+    }
+}
+
+/// An audit entry about a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub action: String,
+    pub actor: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Everything the run detail page shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunDetail {
+    pub summary: RunSummary,
+    pub scope: RunScope,
+    pub failures: Vec<FailureEntry>,
+    pub audit: Vec<AuditEntry>,
+    pub attempts: i32,
+    pub deduplicated_starts: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl RunDetail {
+    pub fn failure_groups(&self) -> Vec<FailureGroup> {
+        group_failures(&self.failures)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_must_be_positive_whole_numbers() {
+        assert_eq!(parse_id("42"), Ok(42));
+        assert_eq!(parse_id(" 7 "), Ok(7));
+        assert!(parse_id("").is_err());
+        assert!(parse_id("0").is_err());
+        assert!(parse_id("-3").is_err());
+        assert!(parse_id("12abc").is_err());
+        assert!(parse_id("1e5").is_err());
+        assert!(parse_id("99999999999999999999").is_err());
+        assert!(parse_id(&"9".repeat(5000)).unwrap_err().len() < 120);
+    }
+
+    #[test]
+    fn percent_is_known_only_with_a_total() {
+        let mut c = RunCounters { processed_items: 5, succeeded: 5, ..Default::default() };
+        assert_eq!(c.percent(), None);
+        c.total_items = Some(20);
+        assert_eq!(c.percent(), Some(25));
+        c.total_items = Some(0);
+        assert_eq!(c.percent(), Some(100));
+    }
+}

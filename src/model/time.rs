@@ -1,0 +1,86 @@
+//! Time formatting shared by server and browser. The server renders absolute
+//! times; relative ones are computed only after hydration, so both sides
+//! render the same HTML first.
+
+use chrono::{DateTime, Utc};
+
+/// `2026-11-29 14:03:05 UTC`: the same on server and browser.
+pub fn format_absolute(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// "just now", "5 minutes ago", "in 2 hours".
+pub fn humanize_ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds();
+    if secs.abs() < 10 {
+        return "just now".to_string();
+    }
+    let amount = secs.unsigned_abs();
+    let (n, unit) = if amount < 60 {
+        (amount, "second")
+    } else if amount < 3_600 {
+        (amount / 60, "minute")
+    } else if amount < 86_400 {
+        (amount / 3_600, "hour")
+    } else {
+        (amount / 86_400, "day")
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if secs > 0 {
+        format!("{n} {unit}{plural} ago")
+    } else {
+        format!("in {n} {unit}{plural}")
+    }
+}
+
+/// A duration for operators: `850 ms`, `42 s`, `3 min 12 s`, `2 h 05 min`.
+pub fn format_duration(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let ms = (to - from).num_milliseconds().max(0);
+    if ms < 1_000 {
+        return format!("{ms} ms");
+    }
+    let secs = ms / 1_000;
+    if secs < 60 {
+        format!("{secs} s")
+    } else if secs < 3_600 {
+        format!("{} min {} s", secs / 60, secs % 60)
+    } else {
+        format!("{} h {:02} min", secs / 3_600, (secs % 3_600) / 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 29, 14, 3, 5).unwrap()
+    }
+
+    #[test]
+    fn absolute_times_are_utc_and_second_precise() {
+        assert_eq!(format_absolute(t0()), "2026-11-29 14:03:05 UTC");
+    }
+
+    #[test]
+    fn relative_times_pick_the_largest_whole_unit() {
+        let now = t0();
+        assert_eq!(humanize_ago(now - Duration::seconds(3), now), "just now");
+        assert_eq!(humanize_ago(now - Duration::seconds(42), now), "42 seconds ago");
+        assert_eq!(humanize_ago(now - Duration::seconds(60), now), "1 minute ago");
+        assert_eq!(humanize_ago(now - Duration::minutes(150), now), "2 hours ago");
+        assert_eq!(humanize_ago(now - Duration::days(3), now), "3 days ago");
+        assert_eq!(humanize_ago(now + Duration::minutes(5), now), "in 5 minutes");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        let t = t0();
+        assert_eq!(format_duration(t, t + Duration::milliseconds(850)), "850 ms");
+        assert_eq!(format_duration(t, t + Duration::seconds(42)), "42 s");
+        assert_eq!(format_duration(t, t + Duration::seconds(192)), "3 min 12 s");
+        assert_eq!(format_duration(t, t + Duration::seconds(7_500)), "2 h 05 min");
+        assert_eq!(format_duration(t, t - Duration::seconds(5)), "0 ms");
+    }
+}

@@ -1,0 +1,728 @@
+//! `opshub seed --demo`: two tenants, their users, policies, inventory syncs,
+//! drift findings, backup sets, and runs of every operation in every status
+//! with the audit entries and notifications their lifecycle implies.
+//!
+//! Re-running is safe: tenants, users and memberships are upserted, and a
+//! tenant that already has runs keeps its data unchanged.
+
+use crate::db::audit::{notify_user, record_run_event};
+use crate::engine::canonical::{hash_json, idempotency_key};
+use crate::engine::drift::{compare, ObservedItem};
+use crate::engine::notify::RunNotice;
+use crate::model::{FailureEntry, OperationKind, RunCounters, RunStatus};
+use anyhow::Context as _;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use sqlx::{PgConnection, PgPool};
+
+/// The password of every demo user.
+pub const DEMO_PASSWORD: &str = "opshub-demo";
+
+pub struct DemoUser {
+    pub name: &'static str,
+    pub email: &'static str,
+    /// (tenant slug, role)
+    pub memberships: &'static [(&'static str, &'static str)],
+}
+
+pub const DEMO_TENANTS: [(&str, &str); 2] = [("contoso", "Contoso Ltd"), ("fabrikam", "Fabrikam Inc")];
+
+pub const DEMO_USERS: [DemoUser; 3] = [
+    DemoUser {
+        name: "Olivia Operator",
+        email: "olivia@contoso.example",
+        memberships: &[("contoso", "operator"), ("fabrikam", "operator")],
+    },
+    DemoUser {
+        name: "Victor Viewer",
+        email: "victor@contoso.example",
+        memberships: &[("contoso", "viewer")],
+    },
+    DemoUser {
+        name: "Frank Operator",
+        email: "frank@fabrikam.example",
+        memberships: &[("fabrikam", "operator")],
+    },
+];
+
+#[derive(Debug, Default)]
+pub struct SeedReport {
+    /// (tenant slug, whether its demo history was created now)
+    pub tenants: Vec<(String, bool)>,
+}
+
+pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport> {
+    let mut report = SeedReport::default();
+    let mut tx = pool.begin().await?;
+
+    let mut tenant_ids = Vec::new();
+    for (slug, name) in DEMO_TENANTS {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tenants (slug, name) VALUES ($1, $2) \
+             ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+        )
+        .bind(slug)
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        tenant_ids.push((slug, name, id));
+    }
+
+    let mut user_ids = Vec::new();
+    for user in &DEMO_USERS {
+        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(user.email)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let hash = crate::server::password::hash(DEMO_PASSWORD)?;
+                sqlx::query_scalar(
+                    "INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(user.name)
+                .bind(user.email)
+                .bind(hash)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        for (slug, role) in user.memberships {
+            let tenant_id = tenant_ids.iter().find(|t| t.0 == *slug).expect("demo tenant").2;
+            sqlx::query(
+                "INSERT INTO tenant_memberships (tenant_id, user_id, role) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, updated_at = now()",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .bind(role)
+            .execute(&mut *tx)
+            .await?;
+        }
+        user_ids.push((user.email, id));
+    }
+    let user = |email: &str| user_ids.iter().find(|u| u.0 == email).expect("demo user").1;
+
+    for (index, (slug, name, tenant_id)) in tenant_ids.iter().enumerate() {
+        let has_runs: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bulk_operation_runs WHERE tenant_id = $1)")
+                .bind(tenant_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if !has_runs {
+            let tenant = DemoTenant {
+                id: *tenant_id,
+                slug,
+                name,
+                operator: if index == 0 { user("olivia@contoso.example") } else { user("frank@fabrikam.example") },
+                second_operator: user("olivia@contoso.example"),
+                policy_count: if index == 0 { 10 } else { 8 },
+            };
+            seed_tenant_history(&mut tx, &tenant, now)
+                .await
+                .with_context(|| format!("seeding tenant {slug}"))?;
+        }
+        report.tenants.push((slug.to_string(), !has_runs));
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+struct DemoTenant<'a> {
+    id: i64,
+    slug: &'a str,
+    name: &'a str,
+    operator: i64,
+    second_operator: i64,
+    policy_count: usize,
+}
+
+const POLICY_NAMES: [(&str, &str); 10] = [
+    ("compliance_policy", "Windows 11 compliance baseline"),
+    ("compliance_policy", "iOS passcode requirements"),
+    ("configuration_policy", "Android work profile restrictions"),
+    ("configuration_policy", "BitLocker drive encryption"),
+    ("configuration_policy", "Defender antivirus settings"),
+    ("configuration_policy", "Edge security baseline"),
+    ("compliance_policy", "macOS FileVault enforcement"),
+    ("update_ring", "Windows update ring: pilot"),
+    ("update_ring", "Windows update ring: broad"),
+    ("configuration_policy", "Firewall rules: corporate"),
+];
+
+/// The settings of policy `i` in inventory version `v` (1..=4): versions
+/// differ in a few keys so drift between them is meaningful.
+fn policy_settings(i: usize, v: u32) -> Value {
+    let mut s = json!({
+        "enabled": true,
+        "min_password_length": 8 + (i % 3) * 2,
+        "require_encryption": i % 2 == 0,
+        "grace_period_hours": 24,
+    });
+    if i == 2 && v >= 2 {
+        s["min_password_length"] = json!(14);
+    }
+    if i == 1 && v >= 3 {
+        s["require_encryption"] = json!(true);
+        s["grace_period_hours"] = json!(4);
+    }
+    if i == 3 && v >= 4 {
+        s["block_removable_storage"] = json!(true);
+    }
+    s
+}
+
+/// Which policies an inventory version observed.
+fn policies_in_version(count: usize, v: u32) -> Vec<usize> {
+    (0..count)
+        .filter(|&i| match v {
+            1 => i < count - 2,
+            2 => i < count - 1,
+            3 => i != 4,
+            _ => i != 4 && i != 5,
+        })
+        .collect()
+}
+
+fn external_id(slug: &str, i: usize) -> String {
+    format!("{slug}-pol-{:04}", i + 1)
+}
+
+fn observed(slug: &str, i: usize, v: u32) -> ObservedItem {
+    let settings = policy_settings(i, v);
+    ObservedItem {
+        subject_type: POLICY_NAMES[i].0.to_string(),
+        subject_external_id: external_id(slug, i),
+        display_name: POLICY_NAMES[i].1.to_string(),
+        settings_hash: hash_json(&settings),
+        settings,
+    }
+}
+
+/// What a seeded run looks like when the seed leaves it.
+enum Outcome {
+    Pending,
+    Running { started: DateTime<Utc>, counters: RunCounters },
+    Finished {
+        started: Option<DateTime<Utc>>,
+        finished: DateTime<Utc>,
+        status: RunStatus,
+        counters: RunCounters,
+        failures: Vec<Value>,
+    },
+}
+
+fn counters(total: Option<i32>, succeeded: i32, failed: i32, skipped: i32) -> RunCounters {
+    RunCounters { total_items: total, processed_items: succeeded + failed + skipped, succeeded, failed, skipped }
+}
+
+fn failure(item_id: Option<i64>, code: &str, reason: &str, skipped: bool) -> Value {
+    let mut f = json!({"reason_code": code, "reason": reason});
+    if let Some(id) = item_id {
+        f["item_id"] = json!(id.to_string());
+    }
+    if skipped {
+        f["type"] = json!("skipped");
+    }
+    f
+}
+
+async fn seed_tenant_history(
+    tx: &mut PgConnection,
+    t: &DemoTenant<'_>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let ago = |h: i64, m: i64| now - Duration::hours(h) - Duration::minutes(m);
+
+    // Current policies: the latest inventory version.
+    let mut policy_ids = Vec::new();
+    for i in 0..t.policy_count {
+        let settings = policy_settings(i, 4);
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO policies (tenant_id, external_id, policy_type, display_name, settings, assignments, settings_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+        )
+        .bind(t.id)
+        .bind(external_id(t.slug, i))
+        .bind(POLICY_NAMES[i].0)
+        .bind(POLICY_NAMES[i].1)
+        .bind(&settings)
+        .bind(json!([{"group": format!("{}-all-devices", t.slug), "intent": "apply"}]))
+        .bind(hash_json(&settings))
+        .bind(ago(96, 0))
+        .fetch_one(&mut *tx)
+        .await?;
+        policy_ids.push(id);
+    }
+    let unknown = |n: i64| 900_000 + n;
+
+    // Inventory syncs of the "all policies" scope, each recorded by an
+    // inventory.sync run, plus one of the "compliance" scope.
+    let all_selection = json!({"policy_types": ["all"]});
+    let all_scope = hash_json(&all_selection);
+    let mut syncs = Vec::new();
+    for (v, at) in [(1u32, ago(72, 0)), (2, ago(48, 0)), (3, ago(24, 0)), (4, ago(0, 25))] {
+        let items: Vec<ObservedItem> = policies_in_version(t.policy_count, v)
+            .into_iter()
+            .map(|i| observed(t.slug, i, v))
+            .collect();
+        let sync_id = insert_sync(tx, t.id, &all_scope, &all_selection, &items, at).await?;
+        let n = items.len() as i32;
+        insert_run(
+            tx,
+            t,
+            t.operator,
+            OperationKind::InventorySync,
+            json!({"selection_hash": all_scope, "source": format!("snapshot-v{v}.json"), "policy_count": n}),
+            at - Duration::seconds(40),
+            Outcome::Finished {
+                started: Some(at - Duration::seconds(38)),
+                finished: at,
+                status: RunStatus::Completed,
+                counters: counters(Some(n), n, 0, 0),
+                failures: vec![],
+            },
+        )
+        .await?;
+        syncs.push((sync_id, items));
+    }
+    let compliance_selection = json!({"policy_types": ["compliance_policy"]});
+    let compliance_scope = hash_json(&compliance_selection);
+    let compliance_items: Vec<ObservedItem> = (0..t.policy_count)
+        .filter(|&i| POLICY_NAMES[i].0 == "compliance_policy")
+        .map(|i| observed(t.slug, i, 4))
+        .collect();
+    insert_sync(tx, t.id, &compliance_scope, &compliance_selection, &compliance_items, ago(1, 5)).await?;
+
+    // Drift: v1 -> v2 and v2 -> v3 completed with findings, v3 -> v4 running,
+    // the compliance scope (one sync only) failed for lack of a baseline and
+    // queued again, and v1 -> v3 cancelled before it started.
+    for (b, c, created, ack) in [(0usize, 1usize, ago(47, 50), true), (1, 2, ago(23, 50), false)] {
+        let (base_id, base_items) = (&syncs[b].0, &syncs[b].1);
+        let (curr_id, curr_items) = (&syncs[c].0, &syncs[c].1);
+        let changes = compare(base_items, curr_items);
+        let compared = {
+            let mut ids: Vec<_> = base_items.iter().chain(curr_items).map(|i| &i.subject_external_id).collect();
+            ids.sort();
+            ids.dedup();
+            ids.len() as i32
+        };
+        insert_run(
+            tx,
+            t,
+            t.operator,
+            OperationKind::DriftGenerate,
+            json!({"scope_key": all_scope, "baseline_run_id": base_id, "current_run_id": curr_id}),
+            created,
+            Outcome::Finished {
+                started: Some(created + Duration::seconds(2)),
+                finished: created + Duration::seconds(9),
+                status: RunStatus::Completed,
+                counters: counters(Some(compared), compared, 0, 0),
+                failures: vec![],
+            },
+        )
+        .await?;
+        for (n, change) in changes.iter().enumerate() {
+            let acknowledged = ack && n == 0;
+            sqlx::query(
+                "INSERT INTO findings (tenant_id, finding_type, scope_key, baseline_run_id, current_run_id, fingerprint, \
+                 subject_type, subject_external_id, status, evidence_jsonb, acknowledged_at, acknowledged_by_user_id, created_at, updated_at) \
+                 VALUES ($1, 'drift', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+            )
+            .bind(t.id)
+            .bind(&all_scope)
+            .bind(base_id)
+            .bind(curr_id)
+            .bind(change.fingerprint(&all_scope, *base_id, *curr_id))
+            .bind(&change.subject_type)
+            .bind(&change.subject_external_id)
+            .bind(if acknowledged { "acknowledged" } else { "new" })
+            .bind(change.evidence())
+            .bind(acknowledged.then_some(created + Duration::hours(3)))
+            .bind(acknowledged.then_some(t.operator))
+            .bind(created + Duration::seconds(9))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    let latest_total = {
+        let mut ids: Vec<_> = syncs[2].1.iter().chain(&syncs[3].1).map(|i| &i.subject_external_id).collect();
+        ids.sort();
+        ids.dedup();
+        ids.len() as i32
+    };
+    insert_run(
+        tx,
+        t,
+        t.second_operator,
+        OperationKind::DriftGenerate,
+        json!({"scope_key": all_scope, "baseline_run_id": syncs[2].0, "current_run_id": syncs[3].0}),
+        ago(0, 3),
+        Outcome::Running { started: ago(0, 2), counters: counters(Some(latest_total), 4, 0, 0) },
+    )
+    .await?;
+    insert_run(
+        tx,
+        t,
+        t.operator,
+        OperationKind::DriftGenerate,
+        json!({"scope_key": compliance_scope, "baseline_run_id": null, "current_run_id": null}),
+        ago(1, 0),
+        Outcome::Finished {
+            started: Some(ago(1, 0) + Duration::seconds(1)),
+            finished: ago(1, 0) + Duration::seconds(2),
+            status: RunStatus::Failed,
+            counters: counters(None, 0, 0, 0),
+            failures: vec![failure(
+                None,
+                "baseline_missing",
+                "The scope has only one completed inventory sync; drift needs a baseline and a current sync.",
+                false,
+            )],
+        },
+    )
+    .await?;
+    insert_run(
+        tx,
+        t,
+        t.operator,
+        OperationKind::DriftGenerate,
+        json!({"scope_key": compliance_scope, "baseline_run_id": null, "current_run_id": null}),
+        ago(0, 1),
+        Outcome::Pending,
+    )
+    .await?;
+    insert_run(
+        tx,
+        t,
+        t.second_operator,
+        OperationKind::DriftGenerate,
+        json!({"scope_key": all_scope, "baseline_run_id": syncs[0].0, "current_run_id": syncs[2].0}),
+        ago(30, 0),
+        Outcome::Finished {
+            started: None,
+            finished: ago(30, 0) + Duration::seconds(20),
+            status: RunStatus::Aborted,
+            counters: counters(None, 0, 0, 0),
+            failures: vec![failure(None, "cancelled", "Cancelled by an operator before it started.", false)],
+        },
+    )
+    .await?;
+
+    // Backup sets and add-policies runs.
+    let quarterly = insert_backup_set(tx, t.id, "Quarterly baseline", "Policies captured at the start of each quarter.", ago(90, 0)).await?;
+    let pre_change = insert_backup_set(tx, t.id, "Pre-change snapshot", "Taken before the change window.", ago(80, 0)).await?;
+    let p = |i: usize| policy_ids[i % policy_ids.len()];
+    let backup_scope = |set: i64, ids: &[i64], assignments: bool| {
+        json!({"backup_set_id": set, "policy_ids": ids, "options": {"include_assignments": assignments}})
+    };
+
+    // Completed: five policies copied.
+    let ids: Vec<i64> = (0..5).map(p).collect();
+    let created = ago(70, 0);
+    insert_run(tx, t, t.operator, OperationKind::BackupSetAddPolicies, backup_scope(quarterly, &ids, true), created,
+        Outcome::Finished { started: Some(created + Duration::seconds(1)), finished: created + Duration::seconds(6),
+            status: RunStatus::Completed, counters: counters(Some(5), 5, 0, 0), failures: vec![] }).await?;
+    copy_into_backup(tx, t.id, quarterly, &ids, true, created + Duration::seconds(5)).await?;
+
+    // Completed with errors: one already present (skipped), one unknown (failed).
+    let ids = vec![p(2), p(5), p(6), unknown(1)];
+    let created = ago(20, 0);
+    insert_run(tx, t, t.second_operator, OperationKind::BackupSetAddPolicies, backup_scope(quarterly, &ids, true), created,
+        Outcome::Finished { started: Some(created + Duration::seconds(1)), finished: created + Duration::seconds(4),
+            status: RunStatus::CompletedWithErrors, counters: counters(Some(4), 2, 1, 1),
+            failures: vec![
+                failure(Some(p(2)), "already_in_backup_set", "The policy is already in this backup set.", true),
+                failure(Some(unknown(1)), "policy_not_found", "No policy with this id exists in this tenant.", false),
+            ] }).await?;
+    copy_into_backup(tx, t.id, quarterly, &[p(5), p(6)], true, created + Duration::seconds(3)).await?;
+
+    // Failed: every policy unknown.
+    let ids = vec![unknown(2), unknown(3), unknown(4)];
+    let created = ago(6, 0);
+    insert_run(tx, t, t.operator, OperationKind::BackupSetAddPolicies, backup_scope(pre_change, &ids, false), created,
+        Outcome::Finished { started: Some(created + Duration::seconds(1)), finished: created + Duration::seconds(2),
+            status: RunStatus::Failed, counters: counters(Some(3), 0, 3, 0),
+            failures: ids.iter().map(|id| failure(Some(*id), "policy_not_found", "No policy with this id exists in this tenant.", false)).collect() }).await?;
+
+    // Aborted while running, after two policies.
+    let ids: Vec<i64> = (0..6).map(p).collect();
+    let created = ago(3, 0);
+    insert_run(tx, t, t.second_operator, OperationKind::BackupSetAddPolicies, backup_scope(pre_change, &ids, true), created,
+        Outcome::Finished { started: Some(created + Duration::seconds(1)), finished: created + Duration::seconds(30),
+            status: RunStatus::Aborted, counters: counters(Some(6), 2, 0, 0),
+            failures: vec![failure(None, "cancelled", "Cancelled by an operator; items already copied were kept.", false)] }).await?;
+    copy_into_backup(tx, t.id, pre_change, &ids[..2], true, created + Duration::seconds(10)).await?;
+
+    // Running: three of eight done.
+    let ids: Vec<i64> = (2..10).map(p).collect();
+    let created = ago(0, 6);
+    insert_run(tx, t, t.operator, OperationKind::BackupSetAddPolicies, backup_scope(pre_change, &ids, false), created,
+        Outcome::Running { started: created + Duration::seconds(1), counters: counters(Some(8), 3, 0, 0) }).await?;
+
+    // Queued.
+    let ids: Vec<i64> = (6..t.policy_count).map(p).collect();
+    insert_run(tx, t, t.operator, OperationKind::BackupSetAddPolicies, backup_scope(quarterly, &ids, true), ago(0, 0),
+        Outcome::Pending).await?;
+    Ok(())
+}
+
+async fn insert_sync(
+    tx: &mut PgConnection,
+    tenant_id: i64,
+    selection_hash: &str,
+    selection: &Value,
+    items: &[ObservedItem],
+    finished: DateTime<Utc>,
+) -> anyhow::Result<i64> {
+    let started = finished - Duration::seconds(35);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO inventory_sync_runs (tenant_id, selection_hash, selection, status, items_observed, started_at, finished_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'completed', $4, $5, $6, $5, $6) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(selection_hash)
+    .bind(selection)
+    .bind(items.len() as i32)
+    .bind(started)
+    .bind(finished)
+    .fetch_one(&mut *tx)
+    .await?;
+    for item in items {
+        sqlx::query(
+            "INSERT INTO inventory_items (tenant_id, inventory_sync_run_id, subject_type, subject_external_id, display_name, settings, settings_hash, observed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(&item.subject_type)
+        .bind(&item.subject_external_id)
+        .bind(&item.display_name)
+        .bind(&item.settings)
+        .bind(&item.settings_hash)
+        .bind(started + Duration::seconds(10))
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(id)
+}
+
+async fn insert_backup_set(
+    tx: &mut PgConnection,
+    tenant_id: i64,
+    name: &str,
+    description: &str,
+    at: DateTime<Utc>,
+) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO backup_sets (tenant_id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(name)
+    .bind(description)
+    .bind(at)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Copies policies' current state into a backup set, as the operation does.
+async fn copy_into_backup(
+    tx: &mut PgConnection,
+    tenant_id: i64,
+    backup_set_id: i64,
+    policy_ids: &[i64],
+    include_assignments: bool,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, snapshot, assignments, settings_hash, captured_at) \
+         SELECT p.tenant_id, $2, p.id, p.external_id, p.display_name, p.settings, CASE WHEN $4 THEN p.assignments END, p.settings_hash, $5 \
+         FROM policies p WHERE p.tenant_id = $1 AND p.id = ANY($3) \
+         ON CONFLICT (tenant_id, backup_set_id, policy_id) DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(backup_set_id)
+    .bind(policy_ids)
+    .bind(include_assignments)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes one run through its lifecycle (pending, then running, then its
+/// final status, as the database's transition rules require), with audit
+/// entries and notifications for its initiator.
+async fn insert_run(
+    tx: &mut PgConnection,
+    t: &DemoTenant<'_>,
+    user_id: i64,
+    kind: OperationKind,
+    scope: Value,
+    created: DateTime<Utc>,
+    outcome: Outcome,
+) -> anyhow::Result<i64> {
+    let key = idempotency_key(t.id, kind.key(), &scope);
+    let run_id: i64 = sqlx::query_scalar(
+        "INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, idempotency_key, item_ids, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    )
+    .bind(t.id)
+    .bind(user_id)
+    .bind(kind.resource())
+    .bind(kind.action())
+    .bind(&key)
+    .bind(&scope)
+    .bind(created)
+    .fetch_one(&mut *tx)
+    .await?;
+    let audit_id = record_run_event(tx, t.id, Some(user_id), "bulk_operation_run.started", run_id,
+        json!({"operation": kind.key()}), created).await?;
+    sqlx::query("UPDATE bulk_operation_runs SET audit_log_id = $3 WHERE tenant_id = $1 AND id = $2")
+        .bind(t.id)
+        .bind(run_id)
+        .bind(audit_id)
+        .execute(&mut *tx)
+        .await?;
+
+    let notice = |status: RunStatus, counters: RunCounters, failures: &[FailureEntry]| {
+        RunNotice {
+            tenant_id: t.id,
+            tenant_slug: t.slug,
+            tenant_name: t.name,
+            run_id,
+            resource: kind.resource(),
+            action: kind.action(),
+            status,
+            counters,
+            failures,
+        }
+        .payload()
+    };
+    // Notifications older than a day have been read.
+    let read_if_old = |at: DateTime<Utc>| (Utc::now() - at > Duration::days(1)).then_some(at + Duration::hours(1));
+    notify_user(tx, t.id, user_id, crate::engine::notify::RUN_QUEUED,
+        notice(RunStatus::Pending, RunCounters::default(), &[]), created, read_if_old(created)).await?;
+
+    let (started, counters) = match &outcome {
+        Outcome::Pending => return Ok(run_id),
+        Outcome::Running { started, counters } => (Some(*started), *counters),
+        Outcome::Finished { started, counters, .. } => (*started, *counters),
+    };
+    if let Some(started) = started {
+        sqlx::query(
+            "UPDATE bulk_operation_runs SET status = 'running', started_at = $3, attempts = 1, \
+             total_items = $4, processed_items = $5, succeeded = $6, failed = $7, skipped = $8 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(t.id)
+        .bind(run_id)
+        .bind(started)
+        .bind(counters.total_items)
+        .bind(counters.processed_items)
+        .bind(counters.succeeded)
+        .bind(counters.failed)
+        .bind(counters.skipped)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let Outcome::Finished { finished, status, failures, .. } = outcome else {
+        return Ok(run_id);
+    };
+    let failures_json = Value::Array(failures);
+    sqlx::query(
+        "UPDATE bulk_operation_runs SET status = $3, finished_at = $4, total_items = $5, processed_items = $6, \
+         succeeded = $7, failed = $8, skipped = $9, failures = $10 WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(t.id)
+    .bind(run_id)
+    .bind(status.as_str())
+    .bind(finished)
+    .bind(counters.total_items)
+    .bind(counters.processed_items)
+    .bind(counters.succeeded)
+    .bind(counters.failed)
+    .bind(counters.skipped)
+    .bind(if failures_json.as_array().is_some_and(|a| a.is_empty()) { None } else { Some(&failures_json) })
+    .execute(&mut *tx)
+    .await?;
+    let action = if status == RunStatus::Aborted { "bulk_operation_run.cancelled" } else { "bulk_operation_run.finished" };
+    record_run_event(tx, t.id, Some(user_id), action, run_id, json!({"status": status.as_str()}), finished).await?;
+    let entries = FailureEntry::list_from_json(Some(&failures_json));
+    notify_user(tx, t.id, user_id, crate::engine::notify::RUN_COMPLETED,
+        notice(status, counters, &entries), finished, read_if_old(finished)).await?;
+    Ok(run_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OperationKind;
+
+    async fn count(pool: &PgPool, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+    }
+
+    #[sqlx::test]
+    async fn the_demo_shows_both_operations_in_every_status(pool: PgPool) {
+        let report = run(&pool, Utc::now()).await.unwrap();
+        assert!(report.tenants.iter().all(|(_, created)| *created));
+
+        for kind in [OperationKind::DriftGenerate, OperationKind::BackupSetAddPolicies] {
+            let statuses: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT r.status FROM bulk_operation_runs r JOIN tenants t ON t.id = r.tenant_id \
+                 WHERE t.slug = 'contoso' AND r.resource = $1 AND r.action = $2 ORDER BY 1",
+            )
+            .bind(kind.resource())
+            .bind(kind.action())
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            let expected: Vec<&str> = match kind {
+                OperationKind::DriftGenerate => vec!["aborted", "completed", "failed", "pending", "running"],
+                _ => vec!["aborted", "completed", "completed_with_errors", "failed", "pending", "running"],
+            };
+            assert_eq!(statuses, expected, "{}", kind.key());
+        }
+        // Every run has its start audited and linked, and a queued notification.
+        assert_eq!(count(&pool, "SELECT count(*) FROM bulk_operation_runs WHERE audit_log_id IS NULL").await, 0);
+        assert_eq!(
+            count(&pool, "SELECT count(*) FROM bulk_operation_runs").await,
+            count(&pool, "SELECT count(*) FROM notifications WHERE type = 'opshub.run_queued'").await
+        );
+        assert!(count(&pool, "SELECT count(*) FROM findings").await > 0);
+        assert!(count(&pool, "SELECT count(*) FROM backup_items").await > 0);
+        assert!(
+            count(&pool, "SELECT count(*) FROM bulk_operation_runs WHERE failures @> '[{\"reason_code\": \"policy_not_found\"}]'").await > 0
+        );
+    }
+
+    #[sqlx::test]
+    async fn seeding_twice_changes_nothing(pool: PgPool) {
+        run(&pool, Utc::now()).await.unwrap();
+        let snapshot = |pool: PgPool| async move {
+            let mut counts = Vec::new();
+            for table in ["tenants", "users", "tenant_memberships", "bulk_operation_runs", "findings",
+                          "notifications", "audit_logs", "backup_items", "inventory_items"] {
+                counts.push(count(&pool, &format!("SELECT count(*) FROM {table}")).await);
+            }
+            counts
+        };
+        let before = snapshot(pool.clone()).await;
+        let report = run(&pool, Utc::now()).await.unwrap();
+        assert!(report.tenants.iter().all(|(_, created)| !*created));
+        assert_eq!(before, snapshot(pool.clone()).await);
+    }
+
+    #[sqlx::test]
+    async fn demo_users_can_sign_in_with_the_printed_password(pool: PgPool) {
+        run(&pool, Utc::now()).await.unwrap();
+        let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'victor@contoso.example'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(crate::server::password::verify(DEMO_PASSWORD, &hash));
+    }
+}

@@ -1,0 +1,7 @@
+//! The web server: configuration, shared state, routes, and request context.
+
+pub mod context;
+pub mod http;
+pub mod password;
+pub mod state;
+pub mod telemetry;

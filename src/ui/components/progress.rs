@@ -1,0 +1,34 @@
+use crate::model::{RunCounters, RunStatus};
+use leptos::prelude::*;
+
+/// Progress of a run: a bar when the total is known, and the counts.
+#[component]
+pub fn ProgressBar(counters: RunCounters, status: RunStatus) -> impl IntoView {
+    let pct = counters.percent();
+    let label = match counters.total_items {
+        Some(total) => format!("{} of {total} items", counters.processed_items),
+        None if status == RunStatus::Pending => "waiting to start".to_string(),
+        None => format!("{} items", counters.processed_items),
+    };
+    let class = format!(
+        "progress progress-{}{}",
+        status.bucket().slug(),
+        if pct.is_none() { " progress-unknown" } else { "" }
+    );
+    view! {
+        <div class="progress-wrap">
+            <div
+                class=class
+                role="progressbar"
+                aria-label="Progress"
+                aria-valuemin="0"
+                aria-valuemax="100"
+                aria-valuenow=pct.map(|p| p.to_string())
+                aria-valuetext=label.clone()
+            >
+                <div class="progress-fill" style=format!("width: {}%", pct.unwrap_or(0))></div>
+            </div>
+            <span class="progress-label">{label}</span>
+        </div>
+    }
+}

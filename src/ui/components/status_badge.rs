@@ -1,0 +1,17 @@
+use crate::model::RunStatus;
+use leptos::prelude::*;
+
+/// A run's status bucket as a colored badge; the stored status is in the title.
+#[component]
+pub fn StatusBadge(status: RunStatus) -> impl IntoView {
+    let bucket = status.bucket();
+    view! {
+        <span
+            class=format!("badge badge-{}", bucket.slug())
+            title=format!("status: {}", status.as_str())
+            data-status=status.as_str()
+        >
+            {bucket.label()}
+        </span>
+    }
+}

@@ -1,0 +1,3 @@
+pub mod not_found;
+pub mod run_detail;
+pub mod runs;

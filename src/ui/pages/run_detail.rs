@@ -1,0 +1,301 @@
+use crate::api::runs::get_run;
+use crate::api::tenants::SwitchTenant;
+use crate::model::time::format_duration;
+use crate::model::{AuditEntry, FailureGroup, RunDetail, RunScope};
+use crate::ui::components::{
+    error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge,
+    timestamp::Timestamp,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+/// One run: its fields, scope, progress, failures and audit trail.
+#[component]
+pub fn RunDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let switch = expect_context::<ServerAction<SwitchTenant>>();
+    let run = Resource::new(
+        move || (params.read().get("id").unwrap_or_default(), switch.version().get()),
+        |(id, _)| get_run(id),
+    );
+    view! {
+        <p class="breadcrumb">
+            <A href="/runs">"← All runs"</A>
+        </p>
+        <Transition fallback=|| view! { <p class="loading">"Loading run…"</p> }>
+            {move || Suspend::new(async move {
+                match run.await {
+                    Ok(detail) => view! { <RunView detail /> }.into_any(),
+                    Err(error) => {
+                        view! {
+                            <Title text=error.title() />
+                            <ErrorPanel error />
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn RunView(detail: RunDetail) -> impl IntoView {
+    let s = detail.summary.clone();
+    let title = format!("Run #{} · {}", s.id, s.operation_label());
+    let duration = s
+        .started_at
+        .map(|start| match s.finished_at {
+            Some(end) => format_duration(start, end),
+            None => "still running".to_string(),
+        })
+        .unwrap_or_else(|| "not started".to_string());
+    let groups = detail.failure_groups();
+    view! {
+        <Title text=title.clone() />
+        <article class="run-detail" data-run-id=s.id>
+            <header class="page-head">
+                <h1>{title}</h1>
+                <StatusBadge status=s.status />
+            </header>
+            <section class="panel" aria-labelledby="progress-heading">
+                <h2 id="progress-heading">"Progress"</h2>
+                <div aria-live="polite">
+                    <ProgressBar counters=s.counters status=s.status />
+                </div>
+                <dl class="counters">
+                    <div>
+                        <dt>"Total"</dt>
+                        <dd>{s.counters.total_items.map(|t| t.to_string()).unwrap_or_else(|| "unknown".into())}</dd>
+                    </div>
+                    <div>
+                        <dt>"Processed"</dt>
+                        <dd>{s.counters.processed_items}</dd>
+                    </div>
+                    <div>
+                        <dt>"Succeeded"</dt>
+                        <dd>{s.counters.succeeded}</dd>
+                    </div>
+                    <div>
+                        <dt>"Failed"</dt>
+                        <dd>{s.counters.failed}</dd>
+                    </div>
+                    <div>
+                        <dt>"Skipped"</dt>
+                        <dd>{s.counters.skipped}</dd>
+                    </div>
+                </dl>
+            </section>
+            <section class="panel" aria-labelledby="details-heading">
+                <h2 id="details-heading">"Details"</h2>
+                <dl class="fields">
+                    <dt>"Operation"</dt>
+                    <dd>
+                        {s.operation_label()} " " <code>{s.operation_key()}</code>
+                    </dd>
+                    <dt>"Status"</dt>
+                    <dd>
+                        {s.bucket().label()} " " <code>{s.status.as_str()}</code>
+                    </dd>
+                    <dt>"Initiator"</dt>
+                    <dd>{s.initiator.clone()}</dd>
+                    <dt>"Created"</dt>
+                    <dd>
+                        <Timestamp at=s.created_at />
+                    </dd>
+                    <dt>"Started"</dt>
+                    <dd>
+                        {s.started_at.map(|at| view! { <Timestamp at /> }.into_any()).unwrap_or_else(|| "—".into_any())}
+                    </dd>
+                    <dt>"Finished"</dt>
+                    <dd>
+                        {s.finished_at.map(|at| view! { <Timestamp at /> }.into_any()).unwrap_or_else(|| "—".into_any())}
+                    </dd>
+                    <dt>"Duration"</dt>
+                    <dd>{duration}</dd>
+                    <dt>"Idempotency key"</dt>
+                    <dd>
+                        <code class="wrap">{s.idempotency_key.clone().unwrap_or_else(|| "—".into())}</code>
+                    </dd>
+                    <dt>"Attempts"</dt>
+                    <dd>{detail.attempts}</dd>
+                    {(detail.deduplicated_starts > 0)
+                        .then(|| {
+                            view! {
+                                <dt>"Deduplicated starts"</dt>
+                                <dd>{format!("{} later start(s) joined this run", detail.deduplicated_starts)}</dd>
+                            }
+                        })}
+                </dl>
+            </section>
+            <ScopeView scope=detail.scope.clone() />
+            <FailuresView groups />
+            <AuditView entries=detail.audit.clone() />
+        </article>
+    }
+}
+
+#[component]
+fn ScopeView(scope: RunScope) -> impl IntoView {
+    let id_or_dash = |id: Option<i64>| id.map(|i| format!("#{i}")).unwrap_or_else(|| "—".into());
+    let body = match scope {
+        RunScope::DriftGenerate { scope_key, baseline_run_id, current_run_id } => view! {
+            <dl class="fields">
+                <dt>"Scope key"</dt>
+                <dd>
+                    <code class="wrap">{scope_key.unwrap_or_else(|| "—".into())}</code>
+                </dd>
+                <dt>"Baseline inventory sync"</dt>
+                <dd>{id_or_dash(baseline_run_id)}</dd>
+                <dt>"Current inventory sync"</dt>
+                <dd>{id_or_dash(current_run_id)}</dd>
+            </dl>
+        }
+        .into_any(),
+        RunScope::BackupSetAddPolicies { backup_set_id, backup_set_name, policy_ids, include_assignments } => {
+            let set = match (backup_set_name, backup_set_id) {
+                (Some(name), Some(id)) => format!("{name} (#{id})"),
+                (None, Some(id)) => format!("#{id} (not found in this tenant)"),
+                _ => "—".into(),
+            };
+            view! {
+                <dl class="fields">
+                    <dt>"Backup set"</dt>
+                    <dd>{set}</dd>
+                    <dt>"Policies"</dt>
+                    <dd>
+                        {format!("{} polic{}", policy_ids.len(), if policy_ids.len() == 1 { "y" } else { "ies" })}
+                        <ul class="id-list">
+                            {policy_ids.into_iter().map(|id| view! { <li>{format!("#{id}")}</li> }).collect_view()}
+                        </ul>
+                    </dd>
+                    <dt>"Include assignments"</dt>
+                    <dd>{if include_assignments { "yes" } else { "no" }}</dd>
+                </dl>
+            }
+            .into_any()
+        }
+        RunScope::InventorySync { selection_hash, source, policy_count } => view! {
+            <dl class="fields">
+                <dt>"Selection"</dt>
+                <dd>
+                    <code class="wrap">{selection_hash.unwrap_or_else(|| "—".into())}</code>
+                </dd>
+                <dt>"Source"</dt>
+                <dd>{source.unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Policies in snapshot"</dt>
+                <dd>{policy_count.map(|n| n.to_string()).unwrap_or_else(|| "—".into())}</dd>
+            </dl>
+        }
+        .into_any(),
+        RunScope::Other { keys } => view! {
+            <p>{format!("Scope fields: {}", if keys.is_empty() { "none".to_string() } else { keys.join(", ") })}</p>
+        }
+        .into_any(),
+    };
+    view! {
+        <section class="panel" aria-labelledby="scope-heading">
+            <h2 id="scope-heading">"Scope"</h2>
+            {body}
+        </section>
+    }
+}
+
+#[component]
+fn FailuresView(groups: Vec<FailureGroup>) -> impl IntoView {
+    let content = if groups.is_empty() {
+        view! { <p class="muted">"No failures or skips."</p> }.into_any()
+    } else {
+        view! {
+            <ul class="failure-groups">
+                {groups.into_iter().map(|g| view! { <FailureGroupView group=g /> }).collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="panel" aria-labelledby="failures-heading">
+            <h2 id="failures-heading">"Failures and skips"</h2>
+            {content}
+        </section>
+    }
+}
+
+#[component]
+fn FailureGroupView(group: FailureGroup) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let has_items = !group.item_ids.is_empty();
+    let count = group.item_ids.len();
+    let item_ids = group.item_ids.clone();
+    let list_id = format!("items-{}-{}", group.reason_code, if group.skipped { "skipped" } else { "failed" });
+    view! {
+        <li class=if group.skipped { "failure-group skipped" } else { "failure-group" } data-reason-code=group.reason_code.clone()>
+            <div class="failure-head">
+                <span class=if group.skipped { "tag tag-skip" } else { "tag tag-fail" }>
+                    {if group.skipped { "skipped" } else { "failed" }}
+                </span>
+                <code>{group.reason_code.clone()}</code>
+                <span class="count">{format!("× {}", group.count)}</span>
+            </div>
+            {group.reasons.into_iter().map(|r| view! { <p class="reason">{r}</p> }).collect_view()}
+            {has_items
+                .then(|| {
+                    let list_id_ref = list_id.clone();
+                    view! {
+                        <button
+                            type="button"
+                            class="btn btn-small btn-link"
+                            aria-expanded=move || open.get().to_string()
+                            aria-controls=list_id_ref
+                            on:click=move |_| open.update(|o| *o = !*o)
+                        >
+                            {move || {
+                                if open.get() {
+                                    format!("Hide item ids ({count})")
+                                } else {
+                                    format!("Show item ids ({count})")
+                                }
+                            }}
+                        </button>
+                        <ul class="id-list" id=list_id.clone() hidden=move || !open.get()>
+                            {item_ids.iter().map(|id| view! { <li>{format!("#{id}")}</li> }).collect_view()}
+                        </ul>
+                    }
+                })}
+        </li>
+    }
+}
+
+#[component]
+fn AuditView(entries: Vec<AuditEntry>) -> impl IntoView {
+    view! {
+        <section class="panel" aria-labelledby="audit-heading">
+            <h2 id="audit-heading">"Audit trail"</h2>
+            {if entries.is_empty() {
+                view! { <p class="muted">"No audit entries."</p> }.into_any()
+            } else {
+                view! {
+                    <ol class="audit">
+                        {entries
+                            .into_iter()
+                            .map(|e| {
+                                view! {
+                                    <li>
+                                        <Timestamp at=e.created_at />
+                                        " · "
+                                        <code>{e.action}</code>
+                                        " by "
+                                        {e.actor.unwrap_or_else(|| "system".into())}
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ol>
+                }
+                    .into_any()
+            }}
+        </section>
+    }
+}
