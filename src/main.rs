@@ -8,13 +8,22 @@ mod cli {
     use std::net::SocketAddr;
 
     #[derive(Parser)]
-    #[command(name = "opshub", version, about = "Multi-tenant operations runs monitoring hub")]
+    #[command(
+        name = "opshub",
+        version,
+        about = "Multi-tenant operations runs monitoring hub"
+    )]
     pub struct Cli {
         /// Postgres connection URL.
         #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
         database_url: Option<String>,
         /// Maximum database connections of this process.
-        #[arg(long, env = "OPSHUB_DB_MAX_CONNECTIONS", default_value_t = 20, global = true)]
+        #[arg(
+            long,
+            env = "OPSHUB_DB_MAX_CONNECTIONS",
+            default_value_t = 20,
+            global = true
+        )]
         db_max_connections: u32,
         /// Log format.
         #[arg(long, env = "OPSHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
@@ -73,10 +82,16 @@ mod cli {
                         println!("tenant {slug}: already has runs; left unchanged");
                     }
                 }
-                println!("\nDemo users (password: {}):", opshub::seed::demo::DEMO_PASSWORD);
+                println!(
+                    "\nDemo users (password: {}):",
+                    opshub::seed::demo::DEMO_PASSWORD
+                );
                 for user in &opshub::seed::demo::DEMO_USERS {
-                    let roles: Vec<String> =
-                        user.memberships.iter().map(|(t, r)| format!("{r} in {t}")).collect();
+                    let roles: Vec<String> = user
+                        .memberships
+                        .iter()
+                        .map(|(t, r)| format!("{r} in {t}"))
+                        .collect();
                     println!("  {:<26} {}", user.email, roles.join(", "));
                 }
             }
@@ -87,7 +102,10 @@ mod cli {
                 let mut conf = leptos::config::get_configuration(None)
                     .context("reading the Leptos configuration")?;
                 conf.leptos_options.site_addr = addr;
-                let state = AppState { leptos_options: conf.leptos_options, pool };
+                let state = AppState {
+                    leptos_options: conf.leptos_options,
+                    pool,
+                };
                 http::serve(state, addr).await?;
             }
         }

@@ -31,7 +31,9 @@ pub async fn get_run(id: String) -> Result<RunDetail, AppError> {
         let tenant = context::current_tenant(&pool).await?;
         crate::db::runs::find_detail(&pool, tenant.id, run_id)
             .await?
-            .ok_or_else(|| AppError::NotFound(format!("run {run_id} does not exist in {}", tenant.name)))
+            .ok_or_else(|| {
+                AppError::NotFound(format!("run {run_id} does not exist in {}", tenant.name))
+            })
     }
     .await
     .map_err(AppError::respond)

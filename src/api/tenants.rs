@@ -27,14 +27,23 @@ pub async fn switch_tenant(slug: String) -> Result<(), AppError> {
     use crate::server::context::{self, TENANT_COOKIE};
     use axum::http::{header, HeaderValue};
     async {
-        if slug.len() > 63 || !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(AppError::BadRequest("tenant names are lowercase letters, digits and dashes".into()));
+        if slug.len() > 63
+            || !slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(AppError::BadRequest(
+                "tenant names are lowercase letters, digits and dashes".into(),
+            ));
         }
         let pool = context::pool()?;
         let tenant = crate::db::tenants::find_by_slug(&pool, &slug)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("tenant '{slug}' does not exist")))?;
-        let cookie = format!("{TENANT_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000", tenant.slug);
+        let cookie = format!(
+            "{TENANT_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000",
+            tenant.slug
+        );
         let value = HeaderValue::from_str(&cookie).map_err(|_| AppError::internal())?;
         expect_context::<leptos_axum::ResponseOptions>().append_header(header::SET_COOKIE, value);
         Ok(())

@@ -143,7 +143,10 @@ pub async fn find_detail(
 
     let kind = OperationKind::from_parts(&summary.resource, &summary.action);
     let mut scope = RunScope::from_item_ids(kind, &extras.item_ids);
-    if let RunScope::BackupSetAddPolicies { backup_set_name, .. } = &mut scope {
+    if let RunScope::BackupSetAddPolicies {
+        backup_set_name, ..
+    } = &mut scope
+    {
         *backup_set_name = extras.backup_set_name;
     }
     Ok(Some(RunDetail {
@@ -152,7 +155,12 @@ pub async fn find_detail(
         failures: FailureEntry::list_from_json(extras.failures.as_ref()),
         audit: audit
             .into_iter()
-            .map(|a| AuditEntry { id: a.id, action: a.action, actor: a.actor, created_at: a.created_at })
+            .map(|a| AuditEntry {
+                id: a.id,
+                action: a.action,
+                actor: a.actor,
+                created_at: a.created_at,
+            })
             .collect(),
         attempts: extras.attempts,
         deduplicated_starts: extras.deduplicated_starts,
@@ -190,8 +198,14 @@ mod tests {
         let u = user(&pool, "a@x.example").await;
         let run = pending_run(&pool, globex, u, None).await.unwrap();
         assert!(find_detail(&pool, acme, run).await.unwrap().is_none());
-        assert!(find_detail(&pool, acme, run + 1000).await.unwrap().is_none());
-        let detail = find_detail(&pool, globex, run).await.unwrap().expect("own run");
+        assert!(find_detail(&pool, acme, run + 1000)
+            .await
+            .unwrap()
+            .is_none());
+        let detail = find_detail(&pool, globex, run)
+            .await
+            .unwrap()
+            .expect("own run");
         assert_eq!(detail.summary.id, run);
         assert!(matches!(detail.scope, RunScope::DriftGenerate { .. }));
     }

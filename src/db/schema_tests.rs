@@ -21,12 +21,19 @@ async fn status_of(pool: &PgPool, run_id: i64) -> String {
 
 #[sqlx::test]
 async fn unknown_status_values_are_rejected(pool: PgPool) {
-    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let (t, u) = (
+        tenant(&pool, "acme").await,
+        user(&pool, "a@x.example").await,
+    );
     let run = pending_run(&pool, t, u, None).await.unwrap();
     // The lifecycle trigger fires before the CHECK; either refuses it.
     let err = violated(set_status(&pool, run, "done").await);
     assert!(
-        ["bulk_operation_runs_status_check", "bulk_operation_runs_status_transition"].contains(&err.as_str()),
+        [
+            "bulk_operation_runs_status_check",
+            "bulk_operation_runs_status_transition"
+        ]
+        .contains(&err.as_str()),
         "{err}"
     );
     let insert = sqlx::query(
@@ -42,7 +49,10 @@ async fn unknown_status_values_are_rejected(pool: PgPool) {
 
 #[sqlx::test]
 async fn runs_must_be_created_pending(pool: PgPool) {
-    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let (t, u) = (
+        tenant(&pool, "acme").await,
+        user(&pool, "a@x.example").await,
+    );
     let result = sqlx::query(
         "INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, status, started_at) \
          VALUES ($1, $2, 'drift', 'generate', 'running', now())",
@@ -56,7 +66,10 @@ async fn runs_must_be_created_pending(pool: PgPool) {
 
 #[sqlx::test]
 async fn the_lifecycle_allows_only_forward_transitions(pool: PgPool) {
-    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let (t, u) = (
+        tenant(&pool, "acme").await,
+        user(&pool, "a@x.example").await,
+    );
 
     // Allowed: pending -> running -> each final status; pending -> aborted.
     for final_status in ["completed", "completed_with_errors", "failed", "aborted"] {
@@ -71,33 +84,50 @@ async fn the_lifecycle_allows_only_forward_transitions(pool: PgPool) {
     // Refused: skipping running, going back, leaving a final status.
     let run = pending_run(&pool, t, u, None).await.unwrap();
     for bad in ["completed", "completed_with_errors", "failed"] {
-        assert_eq!(violated(set_status(&pool, run, bad).await), "bulk_operation_runs_status_transition");
+        assert_eq!(
+            violated(set_status(&pool, run, bad).await),
+            "bulk_operation_runs_status_transition"
+        );
     }
     set_status(&pool, run, "running").await.unwrap();
-    assert_eq!(violated(set_status(&pool, run, "pending").await), "bulk_operation_runs_status_transition");
+    assert_eq!(
+        violated(set_status(&pool, run, "pending").await),
+        "bulk_operation_runs_status_transition"
+    );
     set_status(&pool, run, "completed").await.unwrap();
     for bad in ["running", "pending", "failed", "aborted"] {
-        assert_eq!(violated(set_status(&pool, run, bad).await), "bulk_operation_runs_status_transition");
+        assert_eq!(
+            violated(set_status(&pool, run, bad).await),
+            "bulk_operation_runs_status_transition"
+        );
     }
     assert_eq!(status_of(&pool, run).await, "completed");
 }
 
 #[sqlx::test]
 async fn a_finished_runs_outcome_cannot_be_rewritten(pool: PgPool) {
-    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let (t, u) = (
+        tenant(&pool, "acme").await,
+        user(&pool, "a@x.example").await,
+    );
     let run = pending_run(&pool, t, u, None).await.unwrap();
     set_status(&pool, run, "running").await.unwrap();
     set_status(&pool, run, "failed").await.unwrap();
-    let result = sqlx::query("UPDATE bulk_operation_runs SET processed_items = 1, succeeded = 1 WHERE id = $1")
-        .bind(run)
-        .execute(&pool)
-        .await;
+    let result = sqlx::query(
+        "UPDATE bulk_operation_runs SET processed_items = 1, succeeded = 1 WHERE id = $1",
+    )
+    .bind(run)
+    .execute(&pool)
+    .await;
     assert_eq!(violated(result), "bulk_operation_runs_finished_immutable");
 }
 
 #[sqlx::test]
 async fn a_runs_tenant_and_scope_cannot_change(pool: PgPool) {
-    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let (t, u) = (
+        tenant(&pool, "acme").await,
+        user(&pool, "a@x.example").await,
+    );
     let other = tenant(&pool, "globex").await;
     let run = pending_run(&pool, t, u, None).await.unwrap();
     let result = sqlx::query("UPDATE bulk_operation_runs SET tenant_id = $2 WHERE id = $1")
@@ -106,23 +136,32 @@ async fn a_runs_tenant_and_scope_cannot_change(pool: PgPool) {
         .execute(&pool)
         .await;
     assert_eq!(violated(result), "bulk_operation_runs_immutable");
-    let result = sqlx::query("UPDATE bulk_operation_runs SET item_ids = '{\"x\": 1}' WHERE id = $1")
-        .bind(run)
-        .execute(&pool)
-        .await;
+    let result =
+        sqlx::query("UPDATE bulk_operation_runs SET item_ids = '{\"x\": 1}' WHERE id = $1")
+            .bind(run)
+            .execute(&pool)
+            .await;
     assert_eq!(violated(result), "bulk_operation_runs_immutable");
 }
 
 #[sqlx::test]
 async fn counters_that_break_the_invariants_are_rejected(pool: PgPool) {
-    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
+    let (t, u) = (
+        tenant(&pool, "acme").await,
+        user(&pool, "a@x.example").await,
+    );
     let run = pending_run(&pool, t, u, None).await.unwrap();
     let update = |sql: &'static str| {
         let pool = pool.clone();
         async move { sqlx::query(sql).bind(run).execute(&pool).await }
     };
     assert_eq!(
-        violated(update("UPDATE bulk_operation_runs SET failed = -1, processed_items = -1 WHERE id = $1").await),
+        violated(
+            update(
+                "UPDATE bulk_operation_runs SET failed = -1, processed_items = -1 WHERE id = $1"
+            )
+            .await
+        ),
         "bulk_operation_runs_counters_non_negative_check"
     );
     assert_eq!(
@@ -141,14 +180,18 @@ async fn counters_that_break_the_invariants_are_rejected(pool: PgPool) {
     update("UPDATE bulk_operation_runs SET processed_items = 3, succeeded = 1, failed = 1, skipped = 1 WHERE id = $1")
         .await
         .unwrap();
-    update("UPDATE bulk_operation_runs SET total_items = 3 WHERE id = $1").await.unwrap();
+    update("UPDATE bulk_operation_runs SET total_items = 3 WHERE id = $1")
+        .await
+        .unwrap();
 }
 
 #[sqlx::test]
 async fn one_active_run_per_tenant_and_idempotency_key(pool: PgPool) {
     let (acme, globex) = (tenant(&pool, "acme").await, tenant(&pool, "globex").await);
     let u = user(&pool, "a@x.example").await;
-    let first = pending_run(&pool, acme, u, Some("drift.generate:k1")).await.unwrap();
+    let first = pending_run(&pool, acme, u, Some("drift.generate:k1"))
+        .await
+        .unwrap();
 
     // A second active run with the key in the same tenant is refused...
     assert_eq!(
@@ -161,10 +204,14 @@ async fn one_active_run_per_tenant_and_idempotency_key(pool: PgPool) {
         "bulk_operation_runs_active_idempotency_key"
     );
     // ...while another tenant may use the same key,
-    pending_run(&pool, globex, u, Some("drift.generate:k1")).await.unwrap();
+    pending_run(&pool, globex, u, Some("drift.generate:k1"))
+        .await
+        .unwrap();
     // and once the first run finished, the key is free again.
     set_status(&pool, first, "completed").await.unwrap();
-    pending_run(&pool, acme, u, Some("drift.generate:k1")).await.unwrap();
+    pending_run(&pool, acme, u, Some("drift.generate:k1"))
+        .await
+        .unwrap();
     // Runs without a key never collide.
     pending_run(&pool, acme, u, None).await.unwrap();
     pending_run(&pool, acme, u, None).await.unwrap();
@@ -201,11 +248,13 @@ async fn rows_cannot_reference_another_tenants_rows(pool: PgPool) {
     .fetch_one(&pool)
     .await
     .unwrap();
-    let set: i64 = sqlx::query_scalar("INSERT INTO backup_sets (tenant_id, name) VALUES ($1, 'S') RETURNING id")
-        .bind(acme)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let set: i64 = sqlx::query_scalar(
+        "INSERT INTO backup_sets (tenant_id, name) VALUES ($1, 'S') RETURNING id",
+    )
+    .bind(acme)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     let result = sqlx::query(
         "INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, snapshot, settings_hash) \
          VALUES ($1, $2, $3, 'p-1', 'P1', '{}', 'h')",
@@ -220,12 +269,17 @@ async fn rows_cannot_reference_another_tenants_rows(pool: PgPool) {
 
 #[sqlx::test]
 async fn membership_roles_are_operator_or_viewer(pool: PgPool) {
-    let (t, u) = (tenant(&pool, "acme").await, user(&pool, "a@x.example").await);
-    let result = sqlx::query("INSERT INTO tenant_memberships (tenant_id, user_id, role) VALUES ($1, $2, 'admin')")
-        .bind(t)
-        .bind(u)
-        .execute(&pool)
-        .await;
+    let (t, u) = (
+        tenant(&pool, "acme").await,
+        user(&pool, "a@x.example").await,
+    );
+    let result = sqlx::query(
+        "INSERT INTO tenant_memberships (tenant_id, user_id, role) VALUES ($1, $2, 'admin')",
+    )
+    .bind(t)
+    .bind(u)
+    .execute(&pool)
+    .await;
     assert_eq!(violated(result), "tenant_memberships_role_check");
 }
 

@@ -12,7 +12,10 @@ pub struct Tenant {
 
 impl Tenant {
     pub fn choice(&self) -> TenantChoice {
-        TenantChoice { slug: self.slug.clone(), name: self.name.clone() }
+        TenantChoice {
+            slug: self.slug.clone(),
+            name: self.name.clone(),
+        }
     }
 }
 

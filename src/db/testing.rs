@@ -11,11 +11,13 @@ pub async fn tenant(pool: &PgPool, slug: &str) -> i64 {
 }
 
 pub async fn user(pool: &PgPool, email: &str) -> i64 {
-    sqlx::query_scalar("INSERT INTO users (name, email, password_hash) VALUES ($1, $1, 'x') RETURNING id")
-        .bind(email)
-        .fetch_one(pool)
-        .await
-        .expect("insert user")
+    sqlx::query_scalar(
+        "INSERT INTO users (name, email, password_hash) VALUES ($1, $1, 'x') RETURNING id",
+    )
+    .bind(email)
+    .fetch_one(pool)
+    .await
+    .expect("insert user")
 }
 
 /// A pending drift run with the given idempotency key.

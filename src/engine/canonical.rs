@@ -53,7 +53,11 @@ mod tests {
 /// The active-run idempotency key of an operation: stable for a tenant, an
 /// operation (`resource.action`) and a canonical scope.
 pub fn idempotency_key(tenant_id: i64, operation: &str, scope: &Value) -> String {
-    let digest = hash_parts([tenant_id.to_string().as_str(), operation, &canonical_json(scope)]);
+    let digest = hash_parts([
+        tenant_id.to_string().as_str(),
+        operation,
+        &canonical_json(scope),
+    ]);
     format!("{operation}:{}", &digest[..40])
 }
 
@@ -70,6 +74,9 @@ mod key_tests {
         assert_eq!(k, idempotency_key(1, "drift.generate", &scope.clone()));
         assert_ne!(k, idempotency_key(2, "drift.generate", &scope));
         assert_ne!(k, idempotency_key(1, "backup_set.add_policies", &scope));
-        assert_ne!(k, idempotency_key(1, "drift.generate", &json!({"scope_key": "t"})));
+        assert_ne!(
+            k,
+            idempotency_key(1, "drift.generate", &json!({"scope_key": "t"}))
+        );
     }
 }

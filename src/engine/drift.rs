@@ -47,7 +47,12 @@ pub struct DriftChange {
 impl DriftChange {
     /// Deterministic per tenant: the same inputs give the same fingerprint,
     /// so regenerating drift updates findings instead of duplicating them.
-    pub fn fingerprint(&self, scope_key: &str, baseline_run_id: i64, current_run_id: i64) -> String {
+    pub fn fingerprint(
+        &self,
+        scope_key: &str,
+        baseline_run_id: i64,
+        current_run_id: i64,
+    ) -> String {
         hash_parts([
             "drift",
             scope_key,
@@ -150,7 +155,11 @@ mod tests {
             .collect();
         assert_eq!(
             summary,
-            [("a", ChangeType::Removed), ("b", ChangeType::Modified), ("d", ChangeType::Added)]
+            [
+                ("a", ChangeType::Removed),
+                ("b", ChangeType::Modified),
+                ("d", ChangeType::Added)
+            ]
         );
         assert_eq!(changes[1].changed_keys, ["lock", "pin"]);
     }

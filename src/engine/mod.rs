@@ -1,5 +1,20 @@
-//! The run engine's domain logic. Operations build on these pieces.
+//! The run engine: starts operations idempotently, executes them on workers
+//! that claim runs from Postgres, and records every lifecycle change.
+//!
+//! Public surface: [`queue::start`], [`queue::cancel`], [`queue::retry_failed`]
+//! and [`worker::WorkerPool`]. Operations implement [`operation::Operation`].
 
 pub mod canonical;
 pub mod drift;
 pub mod notify;
+pub mod operation;
+pub mod operations;
+pub mod queue;
+pub mod sanitize;
+pub mod worker;
+
+#[cfg(test)]
+mod tests;
+
+pub use queue::{cancel, retry_failed, start, Cancelled, StartRequest, Started};
+pub use worker::{WorkerConfig, WorkerPool};

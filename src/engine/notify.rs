@@ -65,7 +65,10 @@ impl RunNotice<'_> {
 /// A short, safe summary of a run's failures: their count by reason code.
 /// Built from sanitized reason codes only, never from raw messages.
 pub fn error_summary(failures: &[FailureEntry]) -> Option<String> {
-    let groups: Vec<_> = group_failures(failures).into_iter().filter(|g| !g.skipped).collect();
+    let groups: Vec<_> = group_failures(failures)
+        .into_iter()
+        .filter(|g| !g.skipped)
+        .collect();
     if groups.is_empty() {
         return None;
     }
@@ -85,7 +88,12 @@ mod tests {
     use super::*;
 
     fn failure(code: &str, skipped: bool) -> FailureEntry {
-        FailureEntry { reason_code: code.into(), reason: "x".into(), item_id: None, skipped }
+        FailureEntry {
+            reason_code: code.into(),
+            reason: "x".into(),
+            item_id: None,
+            skipped,
+        }
     }
 
     #[test]
@@ -100,7 +108,10 @@ mod tests {
             error_summary(&f).as_deref(),
             Some("3 failures: policy_not_found (2), snapshot_too_large (1)")
         );
-        assert_eq!(error_summary(&[failure("already_in_backup_set", true)]), None);
+        assert_eq!(
+            error_summary(&[failure("already_in_backup_set", true)]),
+            None
+        );
     }
 
     #[test]
@@ -113,7 +124,13 @@ mod tests {
             resource: "backup_set",
             action: "add_policies",
             status: RunStatus::CompletedWithErrors,
-            counters: RunCounters { total_items: Some(2), processed_items: 2, succeeded: 1, failed: 1, skipped: 0 },
+            counters: RunCounters {
+                total_items: Some(2),
+                processed_items: 2,
+                succeeded: 1,
+                failed: 1,
+                skipped: 0,
+            },
             failures: &[failure("policy_not_found", false)],
         };
         let p = notice.payload();

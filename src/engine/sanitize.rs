@@ -36,7 +36,11 @@ static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
 /// A short, safe, single-line reason.
 pub fn sanitize_reason(raw: &str) -> String {
     // Only the first line: stack traces and multi-line dumps stop here.
-    let first = raw.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    let first = raw
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
     // Drop a Rust/Java/Python-style location suffix (" at src/x.rs:1:2").
     let mut text = first.split(" at ").next().unwrap_or(first).to_string();
     for (re, replacement) in RULES.iter() {
@@ -109,7 +113,10 @@ mod tests {
                 if secret == "panicked" && raw.starts_with("thread") {
                     continue; // the first line of a panic is a fine summary
                 }
-                assert!(!clean.contains(secret), "{secret:?} survived in {clean:?} (from {raw:?})");
+                assert!(
+                    !clean.contains(secret),
+                    "{secret:?} survived in {clean:?} (from {raw:?})"
+                );
             }
             assert!(!clean.contains('\n'));
             assert!(clean.chars().count() <= MAX_REASON_CHARS);

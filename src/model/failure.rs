@@ -33,7 +33,12 @@ impl FailureEntry {
                     _ => None,
                 };
                 let skipped = e.get("type").and_then(Value::as_str) == Some("skipped");
-                Some(FailureEntry { reason_code, reason, item_id, skipped })
+                Some(FailureEntry {
+                    reason_code,
+                    reason,
+                    item_id,
+                    skipped,
+                })
             })
             .collect()
     }
@@ -129,10 +134,17 @@ mod tests {
             e("snapshot_too_large", "3", false),
             e("policy_not_found", "4", false),
         ]);
-        let codes: Vec<_> = groups.iter().map(|g| (g.reason_code.as_str(), g.count)).collect();
+        let codes: Vec<_> = groups
+            .iter()
+            .map(|g| (g.reason_code.as_str(), g.count))
+            .collect();
         assert_eq!(
             codes,
-            [("policy_not_found", 2), ("snapshot_too_large", 1), ("already_in_backup_set", 1)]
+            [
+                ("policy_not_found", 2),
+                ("snapshot_too_large", 1),
+                ("already_in_backup_set", 1)
+            ]
         );
         assert_eq!(groups[0].item_ids, ["2", "4"]);
         assert_eq!(groups[0].reasons, ["policy_not_found happened"]);

@@ -152,7 +152,10 @@ mod tests {
     fn kinds_round_trip_through_resource_and_action() {
         for kind in OperationKind::ALL {
             assert_eq!(OperationKind::parse(kind.key()), Some(kind));
-            assert_eq!(OperationKind::from_parts(kind.resource(), kind.action()), Some(kind));
+            assert_eq!(
+                OperationKind::from_parts(kind.resource(), kind.action()),
+                Some(kind)
+            );
             assert_eq!(kind.key(), format!("{}.{}", kind.resource(), kind.action()));
         }
         assert_eq!(OperationKind::parse("drift.delete"), None);
@@ -202,7 +205,11 @@ mod tests {
         let scope = RunScope::from_item_ids(Some(OperationKind::DriftGenerate), &json!([1, 2]));
         assert_eq!(
             scope,
-            RunScope::DriftGenerate { scope_key: None, baseline_run_id: None, current_run_id: None }
+            RunScope::DriftGenerate {
+                scope_key: None,
+                baseline_run_id: None,
+                current_run_id: None
+            }
         );
     }
 }

@@ -23,7 +23,9 @@ pub fn parse_id(raw: &str) -> Result<i64, String> {
     }
     match raw.parse::<i64>() {
         Ok(id) if id > 0 => Ok(id),
-        _ => Err(format!("'{raw}' is not a valid id: ids are positive whole numbers")),
+        _ => Err(format!(
+            "'{raw}' is not a valid id: ids are positive whole numbers"
+        )),
     }
 }
 
@@ -137,7 +139,11 @@ mod tests {
 
     #[test]
     fn percent_is_known_only_with_a_total() {
-        let mut c = RunCounters { processed_items: 5, succeeded: 5, ..Default::default() };
+        let mut c = RunCounters {
+            processed_items: 5,
+            succeeded: 5,
+            ..Default::default()
+        };
         assert_eq!(c.percent(), None);
         c.total_items = Some(20);
         assert_eq!(c.percent(), Some(25));

@@ -152,7 +152,13 @@ mod tests {
         let labels: Vec<_> = StatusBucket::ALL.iter().map(|b| b.label()).collect();
         assert_eq!(
             labels,
-            ["queued", "running", "succeeded", "partially succeeded", "failed"]
+            [
+                "queued",
+                "running",
+                "succeeded",
+                "partially succeeded",
+                "failed"
+            ]
         );
     }
 
@@ -181,7 +187,10 @@ mod tests {
 
     #[test]
     fn only_pending_and_running_are_active() {
-        let active: Vec<_> = RunStatus::ALL.into_iter().filter(|s| s.is_active()).collect();
+        let active: Vec<_> = RunStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_active())
+            .collect();
         assert_eq!(active, vec![RunStatus::Pending, RunStatus::Running]);
     }
 }

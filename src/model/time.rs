@@ -67,20 +67,38 @@ mod tests {
     fn relative_times_pick_the_largest_whole_unit() {
         let now = t0();
         assert_eq!(humanize_ago(now - Duration::seconds(3), now), "just now");
-        assert_eq!(humanize_ago(now - Duration::seconds(42), now), "42 seconds ago");
-        assert_eq!(humanize_ago(now - Duration::seconds(60), now), "1 minute ago");
-        assert_eq!(humanize_ago(now - Duration::minutes(150), now), "2 hours ago");
+        assert_eq!(
+            humanize_ago(now - Duration::seconds(42), now),
+            "42 seconds ago"
+        );
+        assert_eq!(
+            humanize_ago(now - Duration::seconds(60), now),
+            "1 minute ago"
+        );
+        assert_eq!(
+            humanize_ago(now - Duration::minutes(150), now),
+            "2 hours ago"
+        );
         assert_eq!(humanize_ago(now - Duration::days(3), now), "3 days ago");
-        assert_eq!(humanize_ago(now + Duration::minutes(5), now), "in 5 minutes");
+        assert_eq!(
+            humanize_ago(now + Duration::minutes(5), now),
+            "in 5 minutes"
+        );
     }
 
     #[test]
     fn durations_read_naturally() {
         let t = t0();
-        assert_eq!(format_duration(t, t + Duration::milliseconds(850)), "850 ms");
+        assert_eq!(
+            format_duration(t, t + Duration::milliseconds(850)),
+            "850 ms"
+        );
         assert_eq!(format_duration(t, t + Duration::seconds(42)), "42 s");
         assert_eq!(format_duration(t, t + Duration::seconds(192)), "3 min 12 s");
-        assert_eq!(format_duration(t, t + Duration::seconds(7_500)), "2 h 05 min");
+        assert_eq!(
+            format_duration(t, t + Duration::seconds(7_500)),
+            "2 h 05 min"
+        );
         assert_eq!(format_duration(t, t - Duration::seconds(5)), "0 ms");
     }
 }

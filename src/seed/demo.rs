@@ -25,7 +25,8 @@ pub struct DemoUser {
     pub memberships: &'static [(&'static str, &'static str)],
 }
 
-pub const DEMO_TENANTS: [(&str, &str); 2] = [("contoso", "Contoso Ltd"), ("fabrikam", "Fabrikam Inc")];
+pub const DEMO_TENANTS: [(&str, &str); 2] =
+    [("contoso", "Contoso Ltd"), ("fabrikam", "Fabrikam Inc")];
 
 pub const DEMO_USERS: [DemoUser; 3] = [
     DemoUser {
@@ -89,7 +90,11 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport
             }
         };
         for (slug, role) in user.memberships {
-            let tenant_id = tenant_ids.iter().find(|t| t.0 == *slug).expect("demo tenant").2;
+            let tenant_id = tenant_ids
+                .iter()
+                .find(|t| t.0 == *slug)
+                .expect("demo tenant")
+                .2;
             sqlx::query(
                 "INSERT INTO tenant_memberships (tenant_id, user_id, role) VALUES ($1, $2, $3) \
                  ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, updated_at = now()",
@@ -105,17 +110,22 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport
     let user = |email: &str| user_ids.iter().find(|u| u.0 == email).expect("demo user").1;
 
     for (index, (slug, name, tenant_id)) in tenant_ids.iter().enumerate() {
-        let has_runs: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bulk_operation_runs WHERE tenant_id = $1)")
-                .bind(tenant_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let has_runs: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM bulk_operation_runs WHERE tenant_id = $1)",
+        )
+        .bind(tenant_id)
+        .fetch_one(&mut *tx)
+        .await?;
         if !has_runs {
             let tenant = DemoTenant {
                 id: *tenant_id,
                 slug,
                 name,
-                operator: if index == 0 { user("olivia@contoso.example") } else { user("frank@fabrikam.example") },
+                operator: if index == 0 {
+                    user("olivia@contoso.example")
+                } else {
+                    user("frank@fabrikam.example")
+                },
                 second_operator: user("olivia@contoso.example"),
                 policy_count: if index == 0 { 10 } else { 8 },
             };
@@ -203,7 +213,10 @@ fn observed(slug: &str, i: usize, v: u32) -> ObservedItem {
 /// What a seeded run looks like when the seed leaves it.
 enum Outcome {
     Pending,
-    Running { started: DateTime<Utc>, counters: RunCounters },
+    Running {
+        started: DateTime<Utc>,
+        counters: RunCounters,
+    },
     Finished {
         started: Option<DateTime<Utc>>,
         finished: DateTime<Utc>,
@@ -214,7 +227,13 @@ enum Outcome {
 }
 
 fn counters(total: Option<i32>, succeeded: i32, failed: i32, skipped: i32) -> RunCounters {
-    RunCounters { total_items: total, processed_items: succeeded + failed + skipped, succeeded, failed, skipped }
+    RunCounters {
+        total_items: total,
+        processed_items: succeeded + failed + skipped,
+        succeeded,
+        failed,
+        skipped,
+    }
 }
 
 fn failure(item_id: Option<i64>, code: &str, reason: &str, skipped: bool) -> Value {
@@ -262,7 +281,12 @@ async fn seed_tenant_history(
     let all_selection = json!({"policy_types": ["all"]});
     let all_scope = hash_json(&all_selection);
     let mut syncs = Vec::new();
-    for (v, at) in [(1u32, ago(72, 0)), (2, ago(48, 0)), (3, ago(24, 0)), (4, ago(0, 25))] {
+    for (v, at) in [
+        (1u32, ago(72, 0)),
+        (2, ago(48, 0)),
+        (3, ago(24, 0)),
+        (4, ago(0, 25)),
+    ] {
         let items: Vec<ObservedItem> = policies_in_version(t.policy_count, v)
             .into_iter()
             .map(|i| observed(t.slug, i, v))
@@ -293,17 +317,32 @@ async fn seed_tenant_history(
         .filter(|&i| POLICY_NAMES[i].0 == "compliance_policy")
         .map(|i| observed(t.slug, i, 4))
         .collect();
-    insert_sync(tx, t.id, &compliance_scope, &compliance_selection, &compliance_items, ago(1, 5)).await?;
+    insert_sync(
+        tx,
+        t.id,
+        &compliance_scope,
+        &compliance_selection,
+        &compliance_items,
+        ago(1, 5),
+    )
+    .await?;
 
     // Drift: v1 -> v2 and v2 -> v3 completed with findings, v3 -> v4 running,
     // the compliance scope (one sync only) failed for lack of a baseline and
     // queued again, and v1 -> v3 cancelled before it started.
-    for (b, c, created, ack) in [(0usize, 1usize, ago(47, 50), true), (1, 2, ago(23, 50), false)] {
+    for (b, c, created, ack) in [
+        (0usize, 1usize, ago(47, 50), true),
+        (1, 2, ago(23, 50), false),
+    ] {
         let (base_id, base_items) = (&syncs[b].0, &syncs[b].1);
         let (curr_id, curr_items) = (&syncs[c].0, &syncs[c].1);
         let changes = compare(base_items, curr_items);
         let compared = {
-            let mut ids: Vec<_> = base_items.iter().chain(curr_items).map(|i| &i.subject_external_id).collect();
+            let mut ids: Vec<_> = base_items
+                .iter()
+                .chain(curr_items)
+                .map(|i| &i.subject_external_id)
+                .collect();
             ids.sort();
             ids.dedup();
             ids.len() as i32
@@ -348,7 +387,12 @@ async fn seed_tenant_history(
         }
     }
     let latest_total = {
-        let mut ids: Vec<_> = syncs[2].1.iter().chain(&syncs[3].1).map(|i| &i.subject_external_id).collect();
+        let mut ids: Vec<_> = syncs[2]
+            .1
+            .iter()
+            .chain(&syncs[3].1)
+            .map(|i| &i.subject_external_id)
+            .collect();
         ids.sort();
         ids.dedup();
         ids.len() as i32
@@ -412,60 +456,189 @@ async fn seed_tenant_history(
     .await?;
 
     // Backup sets and add-policies runs.
-    let quarterly = insert_backup_set(tx, t.id, "Quarterly baseline", "Policies captured at the start of each quarter.", ago(90, 0)).await?;
-    let pre_change = insert_backup_set(tx, t.id, "Pre-change snapshot", "Taken before the change window.", ago(80, 0)).await?;
+    let quarterly = insert_backup_set(
+        tx,
+        t.id,
+        "Quarterly baseline",
+        "Policies captured at the start of each quarter.",
+        ago(90, 0),
+    )
+    .await?;
+    let pre_change = insert_backup_set(
+        tx,
+        t.id,
+        "Pre-change snapshot",
+        "Taken before the change window.",
+        ago(80, 0),
+    )
+    .await?;
     let p = |i: usize| policy_ids[i % policy_ids.len()];
-    let backup_scope = |set: i64, ids: &[i64], assignments: bool| {
-        json!({"backup_set_id": set, "policy_ids": ids, "options": {"include_assignments": assignments}})
-    };
+    let backup_scope = |set: i64, ids: &[i64], assignments: bool| json!({"backup_set_id": set, "policy_ids": ids, "options": {"include_assignments": assignments}});
 
     // Completed: five policies copied.
     let ids: Vec<i64> = (0..5).map(p).collect();
     let created = ago(70, 0);
-    insert_run(tx, t, t.operator, OperationKind::BackupSetAddPolicies, backup_scope(quarterly, &ids, true), created,
-        Outcome::Finished { started: Some(created + Duration::seconds(1)), finished: created + Duration::seconds(6),
-            status: RunStatus::Completed, counters: counters(Some(5), 5, 0, 0), failures: vec![] }).await?;
-    copy_into_backup(tx, t.id, quarterly, &ids, true, created + Duration::seconds(5)).await?;
+    insert_run(
+        tx,
+        t,
+        t.operator,
+        OperationKind::BackupSetAddPolicies,
+        backup_scope(quarterly, &ids, true),
+        created,
+        Outcome::Finished {
+            started: Some(created + Duration::seconds(1)),
+            finished: created + Duration::seconds(6),
+            status: RunStatus::Completed,
+            counters: counters(Some(5), 5, 0, 0),
+            failures: vec![],
+        },
+    )
+    .await?;
+    copy_into_backup(
+        tx,
+        t.id,
+        quarterly,
+        &ids,
+        true,
+        created + Duration::seconds(5),
+    )
+    .await?;
 
     // Completed with errors: one already present (skipped), one unknown (failed).
     let ids = vec![p(2), p(5), p(6), unknown(1)];
     let created = ago(20, 0);
-    insert_run(tx, t, t.second_operator, OperationKind::BackupSetAddPolicies, backup_scope(quarterly, &ids, true), created,
-        Outcome::Finished { started: Some(created + Duration::seconds(1)), finished: created + Duration::seconds(4),
-            status: RunStatus::CompletedWithErrors, counters: counters(Some(4), 2, 1, 1),
+    insert_run(
+        tx,
+        t,
+        t.second_operator,
+        OperationKind::BackupSetAddPolicies,
+        backup_scope(quarterly, &ids, true),
+        created,
+        Outcome::Finished {
+            started: Some(created + Duration::seconds(1)),
+            finished: created + Duration::seconds(4),
+            status: RunStatus::CompletedWithErrors,
+            counters: counters(Some(4), 2, 1, 1),
             failures: vec![
-                failure(Some(p(2)), "already_in_backup_set", "The policy is already in this backup set.", true),
-                failure(Some(unknown(1)), "policy_not_found", "No policy with this id exists in this tenant.", false),
-            ] }).await?;
-    copy_into_backup(tx, t.id, quarterly, &[p(5), p(6)], true, created + Duration::seconds(3)).await?;
+                failure(
+                    Some(p(2)),
+                    "already_in_backup_set",
+                    "The policy is already in this backup set.",
+                    true,
+                ),
+                failure(
+                    Some(unknown(1)),
+                    "policy_not_found",
+                    "No policy with this id exists in this tenant.",
+                    false,
+                ),
+            ],
+        },
+    )
+    .await?;
+    copy_into_backup(
+        tx,
+        t.id,
+        quarterly,
+        &[p(5), p(6)],
+        true,
+        created + Duration::seconds(3),
+    )
+    .await?;
 
     // Failed: every policy unknown.
     let ids = vec![unknown(2), unknown(3), unknown(4)];
     let created = ago(6, 0);
-    insert_run(tx, t, t.operator, OperationKind::BackupSetAddPolicies, backup_scope(pre_change, &ids, false), created,
-        Outcome::Finished { started: Some(created + Duration::seconds(1)), finished: created + Duration::seconds(2),
-            status: RunStatus::Failed, counters: counters(Some(3), 0, 3, 0),
-            failures: ids.iter().map(|id| failure(Some(*id), "policy_not_found", "No policy with this id exists in this tenant.", false)).collect() }).await?;
+    insert_run(
+        tx,
+        t,
+        t.operator,
+        OperationKind::BackupSetAddPolicies,
+        backup_scope(pre_change, &ids, false),
+        created,
+        Outcome::Finished {
+            started: Some(created + Duration::seconds(1)),
+            finished: created + Duration::seconds(2),
+            status: RunStatus::Failed,
+            counters: counters(Some(3), 0, 3, 0),
+            failures: ids
+                .iter()
+                .map(|id| {
+                    failure(
+                        Some(*id),
+                        "policy_not_found",
+                        "No policy with this id exists in this tenant.",
+                        false,
+                    )
+                })
+                .collect(),
+        },
+    )
+    .await?;
 
     // Aborted while running, after two policies.
     let ids: Vec<i64> = (0..6).map(p).collect();
     let created = ago(3, 0);
-    insert_run(tx, t, t.second_operator, OperationKind::BackupSetAddPolicies, backup_scope(pre_change, &ids, true), created,
-        Outcome::Finished { started: Some(created + Duration::seconds(1)), finished: created + Duration::seconds(30),
-            status: RunStatus::Aborted, counters: counters(Some(6), 2, 0, 0),
-            failures: vec![failure(None, "cancelled", "Cancelled by an operator; items already copied were kept.", false)] }).await?;
-    copy_into_backup(tx, t.id, pre_change, &ids[..2], true, created + Duration::seconds(10)).await?;
+    insert_run(
+        tx,
+        t,
+        t.second_operator,
+        OperationKind::BackupSetAddPolicies,
+        backup_scope(pre_change, &ids, true),
+        created,
+        Outcome::Finished {
+            started: Some(created + Duration::seconds(1)),
+            finished: created + Duration::seconds(30),
+            status: RunStatus::Aborted,
+            counters: counters(Some(6), 2, 0, 0),
+            failures: vec![failure(
+                None,
+                "cancelled",
+                "Cancelled by an operator; items already copied were kept.",
+                false,
+            )],
+        },
+    )
+    .await?;
+    copy_into_backup(
+        tx,
+        t.id,
+        pre_change,
+        &ids[..2],
+        true,
+        created + Duration::seconds(10),
+    )
+    .await?;
 
     // Running: three of eight done.
     let ids: Vec<i64> = (2..10).map(p).collect();
     let created = ago(0, 6);
-    insert_run(tx, t, t.operator, OperationKind::BackupSetAddPolicies, backup_scope(pre_change, &ids, false), created,
-        Outcome::Running { started: created + Duration::seconds(1), counters: counters(Some(8), 3, 0, 0) }).await?;
+    insert_run(
+        tx,
+        t,
+        t.operator,
+        OperationKind::BackupSetAddPolicies,
+        backup_scope(pre_change, &ids, false),
+        created,
+        Outcome::Running {
+            started: created + Duration::seconds(1),
+            counters: counters(Some(8), 3, 0, 0),
+        },
+    )
+    .await?;
 
     // Queued.
     let ids: Vec<i64> = (6..t.policy_count).map(p).collect();
-    insert_run(tx, t, t.operator, OperationKind::BackupSetAddPolicies, backup_scope(quarterly, &ids, true), ago(0, 0),
-        Outcome::Pending).await?;
+    insert_run(
+        tx,
+        t,
+        t.operator,
+        OperationKind::BackupSetAddPolicies,
+        backup_scope(quarterly, &ids, true),
+        ago(0, 0),
+        Outcome::Pending,
+    )
+    .await?;
     Ok(())
 }
 
@@ -578,14 +751,24 @@ async fn insert_run(
     .bind(created)
     .fetch_one(&mut *tx)
     .await?;
-    let audit_id = record_run_event(tx, t.id, Some(user_id), "bulk_operation_run.started", run_id,
-        json!({"operation": kind.key()}), created).await?;
-    sqlx::query("UPDATE bulk_operation_runs SET audit_log_id = $3 WHERE tenant_id = $1 AND id = $2")
-        .bind(t.id)
-        .bind(run_id)
-        .bind(audit_id)
-        .execute(&mut *tx)
-        .await?;
+    let audit_id = record_run_event(
+        tx,
+        t.id,
+        Some(user_id),
+        "bulk_operation_run.started",
+        run_id,
+        json!({"operation": kind.key()}),
+        created,
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE bulk_operation_runs SET audit_log_id = $3 WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(t.id)
+    .bind(run_id)
+    .bind(audit_id)
+    .execute(&mut *tx)
+    .await?;
 
     let notice = |status: RunStatus, counters: RunCounters, failures: &[FailureEntry]| {
         RunNotice {
@@ -602,14 +785,26 @@ async fn insert_run(
         .payload()
     };
     // Notifications older than a day have been read.
-    let read_if_old = |at: DateTime<Utc>| (Utc::now() - at > Duration::days(1)).then_some(at + Duration::hours(1));
-    notify_user(tx, t.id, user_id, crate::engine::notify::RUN_QUEUED,
-        notice(RunStatus::Pending, RunCounters::default(), &[]), created, read_if_old(created)).await?;
+    let read_if_old = |at: DateTime<Utc>| {
+        (Utc::now() - at > Duration::days(1)).then_some(at + Duration::hours(1))
+    };
+    notify_user(
+        tx,
+        t.id,
+        user_id,
+        crate::engine::notify::RUN_QUEUED,
+        notice(RunStatus::Pending, RunCounters::default(), &[]),
+        created,
+        read_if_old(created),
+    )
+    .await?;
 
     let (started, counters) = match &outcome {
         Outcome::Pending => return Ok(run_id),
         Outcome::Running { started, counters } => (Some(*started), *counters),
-        Outcome::Finished { started, counters, .. } => (*started, *counters),
+        Outcome::Finished {
+            started, counters, ..
+        } => (*started, *counters),
     };
     if let Some(started) = started {
         sqlx::query(
@@ -628,7 +823,13 @@ async fn insert_run(
         .execute(&mut *tx)
         .await?;
     }
-    let Outcome::Finished { finished, status, failures, .. } = outcome else {
+    let Outcome::Finished {
+        finished,
+        status,
+        failures,
+        ..
+    } = outcome
+    else {
         return Ok(run_id);
     };
     let failures_json = Value::Array(failures);
@@ -648,11 +849,32 @@ async fn insert_run(
     .bind(if failures_json.as_array().is_some_and(|a| a.is_empty()) { None } else { Some(&failures_json) })
     .execute(&mut *tx)
     .await?;
-    let action = if status == RunStatus::Aborted { "bulk_operation_run.cancelled" } else { "bulk_operation_run.finished" };
-    record_run_event(tx, t.id, Some(user_id), action, run_id, json!({"status": status.as_str()}), finished).await?;
+    let action = if status == RunStatus::Aborted {
+        "bulk_operation_run.cancelled"
+    } else {
+        "bulk_operation_run.finished"
+    };
+    record_run_event(
+        tx,
+        t.id,
+        Some(user_id),
+        action,
+        run_id,
+        json!({"status": status.as_str()}),
+        finished,
+    )
+    .await?;
     let entries = FailureEntry::list_from_json(Some(&failures_json));
-    notify_user(tx, t.id, user_id, crate::engine::notify::RUN_COMPLETED,
-        notice(status, counters, &entries), finished, read_if_old(finished)).await?;
+    notify_user(
+        tx,
+        t.id,
+        user_id,
+        crate::engine::notify::RUN_COMPLETED,
+        notice(status, counters, &entries),
+        finished,
+        read_if_old(finished),
+    )
+    .await?;
     Ok(run_id)
 }
 
@@ -670,7 +892,10 @@ mod tests {
         let report = run(&pool, Utc::now()).await.unwrap();
         assert!(report.tenants.iter().all(|(_, created)| *created));
 
-        for kind in [OperationKind::DriftGenerate, OperationKind::BackupSetAddPolicies] {
+        for kind in [
+            OperationKind::DriftGenerate,
+            OperationKind::BackupSetAddPolicies,
+        ] {
             let statuses: Vec<String> = sqlx::query_scalar(
                 "SELECT DISTINCT r.status FROM bulk_operation_runs r JOIN tenants t ON t.id = r.tenant_id \
                  WHERE t.slug = 'contoso' AND r.resource = $1 AND r.action = $2 ORDER BY 1",
@@ -681,16 +906,36 @@ mod tests {
             .await
             .unwrap();
             let expected: Vec<&str> = match kind {
-                OperationKind::DriftGenerate => vec!["aborted", "completed", "failed", "pending", "running"],
-                _ => vec!["aborted", "completed", "completed_with_errors", "failed", "pending", "running"],
+                OperationKind::DriftGenerate => {
+                    vec!["aborted", "completed", "failed", "pending", "running"]
+                }
+                _ => vec![
+                    "aborted",
+                    "completed",
+                    "completed_with_errors",
+                    "failed",
+                    "pending",
+                    "running",
+                ],
             };
             assert_eq!(statuses, expected, "{}", kind.key());
         }
         // Every run has its start audited and linked, and a queued notification.
-        assert_eq!(count(&pool, "SELECT count(*) FROM bulk_operation_runs WHERE audit_log_id IS NULL").await, 0);
+        assert_eq!(
+            count(
+                &pool,
+                "SELECT count(*) FROM bulk_operation_runs WHERE audit_log_id IS NULL"
+            )
+            .await,
+            0
+        );
         assert_eq!(
             count(&pool, "SELECT count(*) FROM bulk_operation_runs").await,
-            count(&pool, "SELECT count(*) FROM notifications WHERE type = 'opshub.run_queued'").await
+            count(
+                &pool,
+                "SELECT count(*) FROM notifications WHERE type = 'opshub.run_queued'"
+            )
+            .await
         );
         assert!(count(&pool, "SELECT count(*) FROM findings").await > 0);
         assert!(count(&pool, "SELECT count(*) FROM backup_items").await > 0);
@@ -704,8 +949,17 @@ mod tests {
         run(&pool, Utc::now()).await.unwrap();
         let snapshot = |pool: PgPool| async move {
             let mut counts = Vec::new();
-            for table in ["tenants", "users", "tenant_memberships", "bulk_operation_runs", "findings",
-                          "notifications", "audit_logs", "backup_items", "inventory_items"] {
+            for table in [
+                "tenants",
+                "users",
+                "tenant_memberships",
+                "bulk_operation_runs",
+                "findings",
+                "notifications",
+                "audit_logs",
+                "backup_items",
+                "inventory_items",
+            ] {
                 counts.push(count(&pool, &format!("SELECT count(*) FROM {table}")).await);
             }
             counts
@@ -719,10 +973,12 @@ mod tests {
     #[sqlx::test]
     async fn demo_users_can_sign_in_with_the_printed_password(pool: PgPool) {
         run(&pool, Utc::now()).await.unwrap();
-        let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'victor@contoso.example'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let hash: String = sqlx::query_scalar(
+            "SELECT password_hash FROM users WHERE email = 'victor@contoso.example'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         assert!(crate::server::password::verify(DEMO_PASSWORD, &hash));
     }
 }

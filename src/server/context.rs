@@ -34,9 +34,13 @@ pub async fn current_tenant(pool: &PgPool) -> Result<Tenant, AppError> {
             return Ok(tenant);
         }
     }
-    tenants::list(pool).await?.into_iter().next().ok_or_else(|| {
-        AppError::NotFound("no tenant exists yet: run `opshub seed --demo` or add one".into())
-    })
+    tenants::list(pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            AppError::NotFound("no tenant exists yet: run `opshub seed --demo` or add one".into())
+        })
 }
 
 /// Reads one cookie's value from request headers.
@@ -59,7 +63,10 @@ mod tests {
     #[test]
     fn cookies_are_found_by_exact_name() {
         let mut h = HeaderMap::new();
-        h.append("cookie", HeaderValue::from_static("a=1; opshub_tenant=contoso"));
+        h.append(
+            "cookie",
+            HeaderValue::from_static("a=1; opshub_tenant=contoso"),
+        );
         h.append("cookie", HeaderValue::from_static("x_opshub_tenant=evil"));
         assert_eq!(cookie(&h, TENANT_COOKIE).as_deref(), Some("contoso"));
         assert_eq!(cookie(&h, "b"), None);

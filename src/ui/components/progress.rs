@@ -13,7 +13,11 @@ pub fn ProgressBar(counters: RunCounters, status: RunStatus) -> impl IntoView {
     let class = format!(
         "progress progress-{}{}",
         status.bucket().slug(),
-        if pct.is_none() { " progress-unknown" } else { "" }
+        if pct.is_none() {
+            " progress-unknown"
+        } else {
+            ""
+        }
     );
     view! {
         <div class="progress-wrap">

@@ -3,8 +3,7 @@ use crate::api::tenants::SwitchTenant;
 use crate::model::time::format_duration;
 use crate::model::{AuditEntry, FailureGroup, RunDetail, RunScope};
 use crate::ui::components::{
-    error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge,
-    timestamp::Timestamp,
+    error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -17,7 +16,12 @@ pub fn RunDetailPage() -> impl IntoView {
     let params = use_params_map();
     let switch = expect_context::<ServerAction<SwitchTenant>>();
     let run = Resource::new(
-        move || (params.read().get("id").unwrap_or_default(), switch.version().get()),
+        move || {
+            (
+                params.read().get("id").unwrap_or_default(),
+                switch.version().get(),
+            )
+        },
         |(id, _)| get_run(id),
     );
     view! {
@@ -229,7 +233,11 @@ fn FailureGroupView(group: FailureGroup) -> impl IntoView {
     let has_items = !group.item_ids.is_empty();
     let count = group.item_ids.len();
     let item_ids = group.item_ids.clone();
-    let list_id = format!("items-{}-{}", group.reason_code, if group.skipped { "skipped" } else { "failed" });
+    let list_id = format!(
+        "items-{}-{}",
+        group.reason_code,
+        if group.skipped { "skipped" } else { "failed" }
+    );
     view! {
         <li class=if group.skipped { "failure-group skipped" } else { "failure-group" } data-reason-code=group.reason_code.clone()>
             <div class="failure-head">

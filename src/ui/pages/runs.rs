@@ -2,8 +2,7 @@ use crate::api::runs::list_runs;
 use crate::api::tenants::SwitchTenant;
 use crate::model::RunSummary;
 use crate::ui::components::{
-    error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge,
-    timestamp::Timestamp,
+    error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -1,0 +1,646 @@
+//! The engine against a real Postgres: idempotent starts, workers, progress,
+//! cancel, recovery and the three operations.
+
+use super::operation::StartError;
+use super::queue::{cancel, retry_failed, start, Cancelled, StartRequest};
+use super::worker::{WorkerConfig, WorkerPool};
+use crate::db::testing::{tenant, user};
+use crate::model::{FailureEntry, OperationKind};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+
+struct Fx {
+    tenant: i64,
+    operator: i64,
+    viewer: i64,
+    backup_set: i64,
+    policies: Vec<i64>,
+}
+
+async fn fixture(pool: &PgPool, slug: &str, policies: usize) -> Fx {
+    let t = tenant(pool, slug).await;
+    let operator = user(pool, &format!("op@{slug}.example")).await;
+    let viewer = user(pool, &format!("viewer@{slug}.example")).await;
+    for (u, role) in [(operator, "operator"), (viewer, "viewer")] {
+        sqlx::query(
+            "INSERT INTO tenant_memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)",
+        )
+        .bind(t)
+        .bind(u)
+        .bind(role)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let backup_set: i64 = sqlx::query_scalar(
+        "INSERT INTO backup_sets (tenant_id, name) VALUES ($1, 'Set') RETURNING id",
+    )
+    .bind(t)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let policies: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO policies (tenant_id, external_id, policy_type, display_name, settings, settings_hash) \
+         SELECT $1, 'p-' || g, 'compliance_policy', 'Policy ' || g, jsonb_build_object('n', g), md5(g::text) \
+         FROM generate_series(1, $2) g RETURNING id",
+    )
+    .bind(t)
+    .bind(policies as i32)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    Fx {
+        tenant: t,
+        operator,
+        viewer,
+        backup_set,
+        policies,
+    }
+}
+
+fn backup(fx: &Fx, ids: &[i64]) -> StartRequest {
+    StartRequest {
+        tenant_id: fx.tenant,
+        user_id: fx.operator,
+        kind: OperationKind::BackupSetAddPolicies,
+        scope: json!({"backup_set_id": fx.backup_set, "policy_ids": ids, "options": {"include_assignments": true}}),
+        payload: None,
+    }
+}
+
+fn fast_workers() -> WorkerConfig {
+    WorkerConfig {
+        concurrency: 4,
+        lease: Duration::from_secs(2),
+        poll_interval: Duration::from_millis(50),
+        max_attempts: 3,
+        max_batch: 500,
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct RunRow {
+    status: String,
+    total_items: Option<i32>,
+    processed_items: i32,
+    succeeded: i32,
+    failed: i32,
+    skipped: i32,
+    failures: Option<Value>,
+    attempts: i32,
+}
+
+async fn run_row(pool: &PgPool, id: i64) -> RunRow {
+    sqlx::query_as(
+        "SELECT status, total_items, processed_items, succeeded, failed, skipped, failures, attempts \
+         FROM bulk_operation_runs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn wait_until(
+    pool: &PgPool,
+    id: i64,
+    what: &str,
+    done: impl Fn(&RunRow) -> bool,
+    limit: Duration,
+) -> RunRow {
+    let until = Instant::now() + limit;
+    loop {
+        let row = run_row(pool, id).await;
+        if done(&row) {
+            return row;
+        }
+        assert!(Instant::now() < until, "run {id} never got {what}: {row:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn finished(pool: &PgPool, id: i64) -> RunRow {
+    wait_until(
+        pool,
+        id,
+        "finished",
+        |r| !["pending", "running"].contains(&r.status.as_str()),
+        Duration::from_secs(30),
+    )
+    .await
+}
+
+async fn count(pool: &PgPool, sql: &str, id: i64) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn concurrent_starts_yield_one_active_run_for_every_caller(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 3).await;
+    let mut calls = Vec::new();
+    for _ in 0..200 {
+        let (pool, req) = (pool.clone(), backup(&fx, &fx.policies));
+        calls.push(tokio::spawn(
+            async move { start(&pool, req).await.unwrap() },
+        ));
+    }
+    let mut results = Vec::new();
+    for c in calls {
+        results.push(c.await.unwrap());
+    }
+    let id = results[0].run_id;
+    assert!(results.iter().all(|r| r.run_id == id));
+    assert_eq!(results.iter().filter(|r| !r.deduplicated).count(), 1);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM bulk_operation_runs WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT deduplicated_starts::bigint FROM bulk_operation_runs WHERE id = $1",
+            id
+        )
+        .await,
+        199
+    );
+    // The start is audited and its initiator notified, once.
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM audit_logs WHERE subject_id = $1",
+            id
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM notifications WHERE (data->'run'->>'id')::bigint = $1 AND type = 'opshub.run_queued'", id).await, 1);
+}
+
+#[sqlx::test]
+async fn backup_items_succeed_skip_or_fail_with_reason_codes(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 4).await;
+    let other = fixture(&pool, "globex", 1).await;
+    let workers = WorkerPool::spawn(pool.clone(), fast_workers());
+
+    let first = start(&pool, backup(&fx, &fx.policies[..2])).await.unwrap();
+    assert_eq!(finished(&pool, first.run_id).await.status, "completed");
+    // Two already present, two new, one unknown, one of another tenant.
+    let ids = [fx.policies.clone(), vec![987_654, other.policies[0]]].concat();
+    let second = start(&pool, backup(&fx, &ids)).await.unwrap();
+    let row = finished(&pool, second.run_id).await;
+    workers.shutdown().await;
+
+    assert_eq!(row.status, "completed_with_errors");
+    assert_eq!((row.total_items, row.processed_items), (Some(6), 6));
+    assert_eq!((row.succeeded, row.skipped, row.failed), (2, 2, 2));
+    let failures = FailureEntry::list_from_json(row.failures.as_ref());
+    let codes = |skipped: bool| {
+        let mut v: Vec<_> = failures
+            .iter()
+            .filter(|f| f.skipped == skipped)
+            .map(|f| (f.reason_code.clone(), f.item_id.clone().unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        codes(false),
+        [
+            (
+                "policy_not_found".to_string(),
+                other.policies[0].to_string()
+            ),
+            ("policy_not_found".to_string(), "987654".to_string())
+        ]
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+    assert!(codes(true)
+        .iter()
+        .all(|(code, _)| code == "already_in_backup_set"));
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        4
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
+            other.tenant
+        )
+        .await,
+        0
+    );
+    // Finishing wrote the audit entry and the completed notification.
+    assert_eq!(count(&pool, "SELECT count(*) FROM audit_logs WHERE subject_id = $1 AND action = 'bulk_operation_run.finished'", second.run_id).await, 1);
+    let payload: Value = sqlx::query_scalar(
+        "SELECT data FROM notifications WHERE type = 'opshub.run_completed' AND (data->'run'->>'id')::bigint = $1",
+    )
+    .bind(second.run_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(payload["status_bucket"], "partial");
+    assert_eq!(payload["error_summary"], "2 failures: policy_not_found (2)");
+    assert_eq!(payload["url"], format!("/runs/{}", second.run_id));
+}
+
+#[sqlx::test]
+async fn two_worker_pools_never_process_the_same_run(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 30).await;
+    let mut ids = Vec::new();
+    for p in &fx.policies {
+        ids.push(start(&pool, backup(&fx, &[*p])).await.unwrap().run_id);
+    }
+    let (a, b) = (
+        WorkerPool::spawn(pool.clone(), fast_workers()),
+        WorkerPool::spawn(pool.clone(), fast_workers()),
+    );
+    for id in &ids {
+        let row = finished(&pool, *id).await;
+        assert_eq!(
+            (row.status.as_str(), row.attempts, row.succeeded),
+            ("completed", 1, 1)
+        );
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    let finishes: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_logs WHERE tenant_id = $1 AND action = 'bulk_operation_run.finished'",
+    )
+    .bind(fx.tenant)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(finishes, ids.len() as i64);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        30
+    );
+}
+
+#[sqlx::test]
+async fn cancelling_a_pending_run_aborts_it_at_once(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 2).await;
+    let run = start(&pool, backup(&fx, &fx.policies)).await.unwrap();
+    assert_eq!(
+        cancel(&pool, fx.tenant, fx.operator, run.run_id)
+            .await
+            .unwrap(),
+        Cancelled::Aborted
+    );
+    let row = run_row(&pool, run.run_id).await;
+    assert_eq!((row.status.as_str(), row.processed_items), ("aborted", 0));
+    assert!(matches!(
+        cancel(&pool, fx.tenant, fx.operator, run.run_id).await,
+        Err(StartError::Conflict(_))
+    ));
+    // A viewer and another tenant cannot cancel.
+    let run = start(&pool, backup(&fx, &fx.policies)).await.unwrap();
+    assert!(matches!(
+        cancel(&pool, fx.tenant, fx.viewer, run.run_id).await,
+        Err(StartError::Forbidden(_))
+    ));
+    let other = fixture(&pool, "globex", 1).await;
+    assert!(matches!(
+        cancel(&pool, other.tenant, other.operator, run.run_id).await,
+        Err(StartError::NotFound(_))
+    ));
+    assert_eq!(run_row(&pool, run.run_id).await.status, "pending");
+}
+
+#[sqlx::test]
+async fn cancelling_a_running_run_stops_it_promptly_and_keeps_its_work(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 20_000).await;
+    let config = WorkerConfig {
+        max_batch: 20,
+        ..fast_workers()
+    };
+    let run = start(&pool, backup(&fx, &fx.policies)).await.unwrap();
+    let workers = WorkerPool::spawn(pool.clone(), config);
+    wait_until(
+        &pool,
+        run.run_id,
+        "progress",
+        |r| r.processed_items > 0,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        cancel(&pool, fx.tenant, fx.operator, run.run_id)
+            .await
+            .unwrap(),
+        Cancelled::Requested
+    );
+    let asked = Instant::now();
+    let row = finished(&pool, run.run_id).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "cancel took {:?}",
+        asked.elapsed()
+    );
+    workers.shutdown().await;
+    assert_eq!(row.status, "aborted");
+    assert!(
+        row.processed_items > 0 && row.processed_items < 20_000,
+        "{row:?}"
+    );
+    assert_eq!(row.succeeded, row.processed_items);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        row.succeeded as i64
+    );
+}
+
+#[sqlx::test]
+async fn a_killed_workers_run_is_recovered_without_duplicated_effects(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 20_000).await;
+    let config = WorkerConfig {
+        max_batch: 50,
+        lease: Duration::from_secs(1),
+        ..fast_workers()
+    };
+    let run = start(&pool, backup(&fx, &fx.policies)).await.unwrap();
+    let doomed = WorkerPool::spawn(pool.clone(), config.clone());
+    wait_until(
+        &pool,
+        run.run_id,
+        "progress",
+        |r| r.processed_items >= 500,
+        Duration::from_secs(20),
+    )
+    .await;
+    doomed.kill();
+    let killed_at = Instant::now();
+    let survivor = WorkerPool::spawn(pool.clone(), config);
+    wait_until(
+        &pool,
+        run.run_id,
+        "a second attempt",
+        |r| r.attempts == 2,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(5),
+        "recovery took {:?}",
+        killed_at.elapsed()
+    );
+    let row = finished(&pool, run.run_id).await;
+    survivor.shutdown().await;
+    assert_eq!(row.status, "completed");
+    assert_eq!(
+        (row.processed_items, row.succeeded, row.failed, row.skipped),
+        (20_000, 20_000, 0, 0)
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        20_000
+    );
+}
+
+#[sqlx::test]
+async fn a_run_lost_too_often_fails_with_worker_lost(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 1).await;
+    let run = start(&pool, backup(&fx, &fx.policies)).await.unwrap();
+    // Three claims whose workers vanished.
+    sqlx::query(
+        "UPDATE bulk_operation_runs SET status = 'running', started_at = now(), attempts = 3, \
+         lease_owner = 'gone', lease_expires_at = now() - interval '1 second' WHERE id = $1",
+    )
+    .bind(run.run_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let workers = WorkerPool::spawn(pool.clone(), fast_workers());
+    let row = finished(&pool, run.run_id).await;
+    workers.shutdown().await;
+    assert_eq!(row.status, "failed");
+    let failures = FailureEntry::list_from_json(row.failures.as_ref());
+    assert_eq!(failures[0].reason_code, "worker_lost");
+}
+
+#[sqlx::test]
+async fn retry_starts_a_run_scoped_to_the_failed_items(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 2).await;
+    let workers = WorkerPool::spawn(pool.clone(), fast_workers());
+    let first = start(&pool, backup(&fx, &[fx.policies[0], 555_001, 555_002]))
+        .await
+        .unwrap();
+    assert_eq!(
+        finished(&pool, first.run_id).await.status,
+        "completed_with_errors"
+    );
+    let retry = retry_failed(&pool, fx.tenant, fx.operator, first.run_id)
+        .await
+        .unwrap();
+    assert_ne!(retry.run_id, first.run_id);
+    let scope: Value = sqlx::query_scalar("SELECT item_ids FROM bulk_operation_runs WHERE id = $1")
+        .bind(retry.run_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(scope["policy_ids"], json!([555_001, 555_002]));
+    assert_eq!(finished(&pool, retry.run_id).await.status, "failed");
+    workers.shutdown().await;
+}
+
+async fn import(pool: &PgPool, fx: &Fx, policies: Value) -> i64 {
+    let req = StartRequest {
+        tenant_id: fx.tenant,
+        user_id: fx.operator,
+        kind: OperationKind::InventorySync,
+        scope: json!({"source": "test.json"}),
+        payload: Some(json!({"selection": {"policy_types": ["all"]}, "policies": policies})),
+    };
+    start(pool, req).await.unwrap().run_id
+}
+
+#[sqlx::test]
+async fn inventory_import_and_drift_find_changes_once(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 0).await;
+    let workers = WorkerPool::spawn(pool.clone(), fast_workers());
+    let p = |id: &str, pin: i64| json!({"external_id": id, "policy_type": "compliance_policy", "display_name": id, "settings": {"pin": pin}});
+    let first = import(&pool, &fx, json!([p("a", 4), p("b", 6), p("c", 8)])).await;
+    assert_eq!(finished(&pool, first).await.status, "completed");
+    let second = import(
+        &pool,
+        &fx,
+        json!([p("a", 4), p("b", 7), p("d", 1), {"external_id": "broken"}, 42]),
+    )
+    .await;
+    let row = finished(&pool, second).await;
+    assert_eq!(row.status, "completed_with_errors");
+    assert_eq!((row.succeeded, row.failed), (3, 2));
+    let failures = FailureEntry::list_from_json(row.failures.as_ref());
+    assert!(failures
+        .iter()
+        .all(|f| f.reason_code == "invalid_policy_entry"));
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM policies WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        4
+    );
+
+    let scope_key: String = sqlx::query_scalar(
+        "SELECT item_ids->>'selection_hash' FROM bulk_operation_runs WHERE id = $1",
+    )
+    .bind(second)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let drift = || StartRequest {
+        tenant_id: fx.tenant,
+        user_id: fx.operator,
+        kind: OperationKind::DriftGenerate,
+        scope: json!({"scope_key": scope_key}),
+        payload: None,
+    };
+    let d1 = start(&pool, drift()).await.unwrap();
+    let row = finished(&pool, d1.run_id).await;
+    assert_eq!(
+        (row.status.as_str(), row.total_items),
+        ("completed", Some(4))
+    );
+    let changes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT subject_external_id, evidence_jsonb->>'change_type' FROM findings WHERE tenant_id = $1 ORDER BY 1",
+    )
+    .bind(fx.tenant)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let expected = [("b", "modified"), ("c", "removed"), ("d", "added")];
+    assert_eq!(
+        changes,
+        expected.map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    // Regenerating on the same inputs updates, never duplicates.
+    let d2 = start(&pool, drift()).await.unwrap();
+    assert_ne!(d1.run_id, d2.run_id);
+    assert_eq!(finished(&pool, d2.run_id).await.status, "completed");
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM findings WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        3
+    );
+    workers.shutdown().await;
+}
+
+#[sqlx::test]
+async fn bad_start_requests_are_refused_and_write_nothing(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 2).await;
+    let other = fixture(&pool, "globex", 1).await;
+    let viewer = StartRequest {
+        user_id: fx.viewer,
+        ..backup(&fx, &fx.policies)
+    };
+    assert!(matches!(
+        start(&pool, viewer).await,
+        Err(StartError::Forbidden(_))
+    ));
+    let outsider = StartRequest {
+        user_id: other.operator,
+        ..backup(&fx, &fx.policies)
+    };
+    assert!(matches!(
+        start(&pool, outsider).await,
+        Err(StartError::NotFound(_))
+    ));
+    let foreign_set = StartRequest {
+        scope: json!({"backup_set_id": other.backup_set, "policy_ids": [1]}),
+        ..backup(&fx, &fx.policies)
+    };
+    assert!(matches!(
+        start(&pool, foreign_set).await,
+        Err(StartError::NotFound(_))
+    ));
+    for scope in [
+        json!([1, 2]),
+        json!({"backup_set_id": "x", "policy_ids": [1]}),
+        json!({"backup_set_id": fx.backup_set, "policy_ids": []}),
+        json!({"backup_set_id": fx.backup_set, "policy_ids": [-1]}),
+        json!({"backup_set_id": fx.backup_set, "policy_ids": [1], "surprise": true}),
+        json!({"backup_set_id": fx.backup_set, "policy_ids": [1], "options": {"include_assignments": "yes"}}),
+        json!({"backup_set_id": fx.backup_set, "policy_ids": vec![1; 300_000]}),
+    ] {
+        let req = StartRequest {
+            scope,
+            ..backup(&fx, &fx.policies)
+        };
+        assert!(matches!(
+            start(&pool, req).await,
+            Err(StartError::Invalid(_))
+        ));
+    }
+    let drift = StartRequest {
+        kind: OperationKind::DriftGenerate,
+        scope: json!({"scope_key": "no-such-scope"}),
+        ..backup(&fx, &fx.policies)
+    };
+    assert!(matches!(
+        start(&pool, drift).await,
+        Err(StartError::Invalid(_))
+    ));
+    let import = StartRequest {
+        kind: OperationKind::InventorySync,
+        scope: json!({}),
+        ..backup(&fx, &fx.policies)
+    };
+    assert!(matches!(
+        start(&pool, import).await,
+        Err(StartError::Invalid(_))
+    ));
+    for table in [
+        "bulk_operation_runs",
+        "audit_logs",
+        "notifications",
+        "inventory_snapshots",
+    ] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+}
