@@ -4,8 +4,11 @@
 mod cli {
     use anyhow::Context as _;
     use clap::{Parser, Subcommand, ValueEnum};
+    use opshub::engine::{self, StartRequest, WorkerConfig, WorkerPool};
+    use opshub::model::{OperationKind, RunStatus};
     use opshub::server::{http, state::AppState, telemetry};
     use std::net::SocketAddr;
+    use std::time::Duration;
 
     #[derive(Parser)]
     #[command(
@@ -48,6 +51,64 @@ mod cli {
             /// Do not apply migrations at start-up.
             #[arg(long)]
             no_migrate: bool,
+            /// Runs this process executes at once; 0 serves the hub only.
+            #[arg(long, env = "OPSHUB_WORKERS", default_value_t = 4)]
+            workers: usize,
+            #[command(flatten)]
+            engine: EngineArgs,
+        },
+        /// Execute runs only (no web server) until Ctrl-C or SIGTERM.
+        Worker {
+            /// Runs executed at once.
+            #[arg(long, env = "OPSHUB_WORKERS", default_value_t = 4)]
+            concurrency: usize,
+            #[command(flatten)]
+            engine: EngineArgs,
+        },
+        /// Start an operation as a user of a tenant.
+        Start {
+            /// Operation kind: inventory.sync, drift.generate or backup_set.add_policies.
+            kind: String,
+            #[command(flatten)]
+            actor: Actor,
+            /// The operation's scope, as JSON.
+            #[arg(long, default_value = "{}")]
+            scope: String,
+            /// A JSON file the operation takes as input (inventory.sync's snapshot).
+            #[arg(long)]
+            payload_file: Option<std::path::PathBuf>,
+            /// Follow the run until it ends; the exit code tells the outcome.
+            #[arg(long)]
+            wait: bool,
+        },
+        /// Import an inventory snapshot (JSON file) as an inventory.sync run.
+        ImportInventory {
+            file: std::path::PathBuf,
+            #[command(flatten)]
+            actor: Actor,
+            #[arg(long)]
+            wait: bool,
+        },
+        /// List a tenant's recent runs.
+        Runs {
+            #[arg(long)]
+            tenant: String,
+            #[arg(long, default_value_t = 20)]
+            limit: i64,
+        },
+        /// Cancel a run.
+        Cancel {
+            run_id: String,
+            #[command(flatten)]
+            actor: Actor,
+        },
+        /// Start a new run for the failed items of a finished run.
+        Retry {
+            run_id: String,
+            #[command(flatten)]
+            actor: Actor,
+            #[arg(long)]
+            wait: bool,
         },
         /// Apply pending migrations and exit.
         Migrate,
@@ -57,6 +118,42 @@ mod cli {
             #[arg(long, required = true)]
             demo: bool,
         },
+    }
+
+    #[derive(clap::Args)]
+    struct Actor {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// Email of the user acting.
+        #[arg(long)]
+        user: String,
+    }
+
+    #[derive(clap::Args)]
+    struct EngineArgs {
+        /// Seconds a claim holds without a heartbeat (a dead worker's runs
+        /// are recovered after at most this plus the poll interval).
+        #[arg(long, env = "OPSHUB_LEASE_SECS", default_value_t = 30)]
+        lease_secs: u64,
+        /// Fallback polling interval in milliseconds.
+        #[arg(long, env = "OPSHUB_POLL_MS", default_value_t = 1000)]
+        poll_ms: u64,
+        /// Claims of one run before it fails with worker_lost.
+        #[arg(long, env = "OPSHUB_MAX_ATTEMPTS", default_value_t = 3)]
+        max_attempts: i32,
+    }
+
+    impl EngineArgs {
+        fn config(&self, concurrency: usize) -> WorkerConfig {
+            WorkerConfig {
+                concurrency,
+                lease: Duration::from_secs(self.lease_secs.max(1)),
+                poll_interval: Duration::from_millis(self.poll_ms.max(10)),
+                max_attempts: self.max_attempts.max(1),
+                ..WorkerConfig::default()
+            }
+        }
     }
 
     pub async fn run() -> anyhow::Result<()> {
@@ -95,21 +192,226 @@ mod cli {
                     println!("  {:<26} {}", user.email, roles.join(", "));
                 }
             }
-            Command::Serve { addr, no_migrate } => {
+            Command::Serve {
+                addr,
+                no_migrate,
+                workers,
+                engine,
+            } => {
                 if !no_migrate {
                     opshub::db::migrate(&pool).await?;
                 }
                 let mut conf = leptos::config::get_configuration(None)
                     .context("reading the Leptos configuration")?;
                 conf.leptos_options.site_addr = addr;
+                let workers =
+                    (workers > 0).then(|| WorkerPool::spawn(pool.clone(), engine.config(workers)));
                 let state = AppState {
                     leptos_options: conf.leptos_options,
                     pool,
                 };
                 http::serve(state, addr).await?;
+                if let Some(workers) = workers {
+                    workers.shutdown().await;
+                }
+            }
+            Command::Worker {
+                concurrency,
+                engine,
+            } => {
+                opshub::db::migrate(&pool).await?;
+                let workers = WorkerPool::spawn(pool, engine.config(concurrency.max(1)));
+                http::shutdown_signal().await;
+                workers.shutdown().await;
+            }
+            Command::Start {
+                kind,
+                actor,
+                scope,
+                payload_file,
+                wait,
+            } => {
+                let kind = OperationKind::parse(&kind).with_context(|| {
+                    let kinds: Vec<_> = OperationKind::ALL.iter().map(|k| k.key()).collect();
+                    format!(
+                        "unknown operation kind '{kind}'; expected one of {}",
+                        kinds.join(", ")
+                    )
+                })?;
+                let scope: serde_json::Value =
+                    serde_json::from_str(&scope).context("--scope is not valid JSON")?;
+                let payload = payload_file.map(|f| read_json(&f)).transpose()?;
+                start_run(&pool, kind, &actor, scope, payload, wait).await?;
+            }
+            Command::ImportInventory { file, actor, wait } => {
+                let payload = read_json(&file)?;
+                let source = file.file_name().map(|n| n.to_string_lossy().to_string());
+                let scope = serde_json::json!({ "source": source });
+                start_run(
+                    &pool,
+                    OperationKind::InventorySync,
+                    &actor,
+                    scope,
+                    Some(payload),
+                    wait,
+                )
+                .await?;
+            }
+            Command::Runs { tenant, limit } => {
+                let tenant = find_tenant(&pool, &tenant).await?;
+                let runs =
+                    opshub::db::runs::list_recent(&pool, tenant, limit.clamp(1, 1000)).await?;
+                println!(
+                    "{:>8}  {:<26} {:<20} {:>13}  {:<20} created",
+                    "run", "operation", "status", "progress", "initiator"
+                );
+                for r in runs {
+                    let progress = match r.counters.total_items {
+                        Some(t) => format!("{}/{t}", r.counters.processed_items),
+                        None => r.counters.processed_items.to_string(),
+                    };
+                    println!(
+                        "{:>8}  {:<26} {:<20} {:>13}  {:<20} {}",
+                        r.id,
+                        r.operation_key(),
+                        r.bucket().label(),
+                        progress,
+                        r.initiator,
+                        opshub::model::time::format_absolute(r.created_at)
+                    );
+                }
+            }
+            Command::Cancel { run_id, actor } => {
+                let (tenant, user) = resolve_actor(&pool, &actor).await?;
+                let id = opshub::model::parse_id(&run_id).map_err(anyhow::Error::msg)?;
+                match engine::cancel(&pool, tenant, user, id)
+                    .await
+                    .map_err(start_error)?
+                {
+                    engine::Cancelled::Aborted => println!("run {id} aborted"),
+                    engine::Cancelled::Requested => println!("run {id} is stopping"),
+                }
+            }
+            Command::Retry {
+                run_id,
+                actor,
+                wait,
+            } => {
+                let (tenant, user) = resolve_actor(&pool, &actor).await?;
+                let id = opshub::model::parse_id(&run_id).map_err(anyhow::Error::msg)?;
+                let started = engine::retry_failed(&pool, tenant, user, id)
+                    .await
+                    .map_err(start_error)?;
+                report_started(started);
+                if wait {
+                    follow(&pool, tenant, started.run_id).await?;
+                }
             }
         }
         Ok(())
+    }
+    fn read_json(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+        const MAX: u64 = 16 * 1024 * 1024;
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        anyhow::ensure!(size <= MAX, "{} is larger than 16 MiB", path.display());
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+    }
+
+    async fn find_tenant(pool: &sqlx::PgPool, slug: &str) -> anyhow::Result<i64> {
+        opshub::db::tenants::find_by_slug(pool, slug)
+            .await?
+            .map(|t| t.id)
+            .with_context(|| format!("tenant '{slug}' does not exist"))
+    }
+
+    async fn resolve_actor(pool: &sqlx::PgPool, actor: &Actor) -> anyhow::Result<(i64, i64)> {
+        let tenant = find_tenant(pool, &actor.tenant).await?;
+        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(actor.user.trim().to_lowercase())
+            .fetch_optional(pool)
+            .await?;
+        let user = user.with_context(|| format!("user '{}' does not exist", actor.user))?;
+        Ok((tenant, user))
+    }
+
+    fn start_error(err: engine::operation::StartError) -> anyhow::Error {
+        anyhow::anyhow!("{}", opshub::error::AppError::from(err))
+    }
+
+    fn report_started(started: engine::Started) {
+        if started.deduplicated {
+            println!(
+                "run {} (joined the active run with the same scope)",
+                started.run_id
+            );
+        } else {
+            println!("run {} (queued)", started.run_id);
+        }
+    }
+
+    async fn start_run(
+        pool: &sqlx::PgPool,
+        kind: OperationKind,
+        actor: &Actor,
+        scope: serde_json::Value,
+        payload: Option<serde_json::Value>,
+        wait: bool,
+    ) -> anyhow::Result<()> {
+        let (tenant_id, user_id) = resolve_actor(pool, actor).await?;
+        let req = StartRequest {
+            tenant_id,
+            user_id,
+            kind,
+            scope,
+            payload,
+        };
+        let started = engine::start(pool, req).await.map_err(start_error)?;
+        report_started(started);
+        if wait {
+            follow(pool, tenant_id, started.run_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Shows a progress bar until the run ends; exits 0 when it succeeded,
+    /// 2 when it partially succeeded, 1 when it failed or was aborted.
+    async fn follow(pool: &sqlx::PgPool, tenant_id: i64, run_id: i64) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        loop {
+            let run = opshub::db::runs::find_detail(pool, tenant_id, run_id)
+                .await?
+                .with_context(|| format!("run {run_id} disappeared"))?
+                .summary;
+            let c = run.counters;
+            let pct = c.percent().unwrap_or(0) as usize;
+            let bar = format!("{}{}", "#".repeat(pct / 4), "-".repeat(25 - pct / 4));
+            let total = c
+                .total_items
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "?".into());
+            print!(
+                "\r[{bar}] {pct:>3}% {}/{total}  ok {} failed {} skipped {}  {:<20}",
+                c.processed_items,
+                c.succeeded,
+                c.failed,
+                c.skipped,
+                run.bucket().label()
+            );
+            std::io::stdout().flush().ok();
+            if !run.status.is_active() {
+                println!();
+                std::process::exit(match run.status {
+                    RunStatus::Completed => 0,
+                    RunStatus::CompletedWithErrors => 2,
+                    _ => 1,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 

@@ -626,6 +626,15 @@ async fn seed_tenant_history(
         },
     )
     .await?;
+    copy_into_backup(
+        tx,
+        t.id,
+        pre_change,
+        &ids[..3],
+        false,
+        created + Duration::seconds(20),
+    )
+    .await?;
 
     // Queued.
     let ids: Vec<i64> = (6..t.policy_count).map(p).collect();
@@ -808,7 +817,10 @@ async fn insert_run(
     };
     if let Some(started) = started {
         sqlx::query(
+            // A seeded running run holds an expired lease, as if its worker
+            // died: the engine recovers and finishes it once workers start.
             "UPDATE bulk_operation_runs SET status = 'running', started_at = $3, attempts = 1, \
+             lease_owner = 'demo-seed', lease_expires_at = $3, heartbeat_at = $3, \
              total_items = $4, processed_items = $5, succeeded = $6, failed = $7, skipped = $8 \
              WHERE tenant_id = $1 AND id = $2",
         )
