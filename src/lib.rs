@@ -12,6 +12,8 @@ pub mod model;
 pub mod ui;
 
 #[cfg(feature = "ssr")]
+pub mod bench;
+#[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod engine;

@@ -89,6 +89,11 @@ mod cli {
             #[arg(long)]
             wait: bool,
         },
+        /// Measure the engine on this database (adds a tenant of its own).
+        Bench {
+            #[command(subcommand)]
+            part: BenchPart,
+        },
         /// List a tenant's recent runs.
         Runs {
             #[arg(long)]
@@ -117,6 +122,22 @@ mod cli {
             /// Load the demo tenants, users, inventory, findings and runs.
             #[arg(long, required = true)]
             demo: bool,
+        },
+    }
+
+    #[derive(Subcommand)]
+    enum BenchPart {
+        /// Tiny runs per second, and items per second of one large run.
+        Engine {
+            /// Tiny runs to start and complete.
+            #[arg(long, default_value_t = 10_000)]
+            runs: usize,
+            /// Items of the large run.
+            #[arg(long, default_value_t = 100_000)]
+            items: usize,
+            /// Worker concurrency.
+            #[arg(long, default_value_t = 4)]
+            concurrency: usize,
         },
     }
 
@@ -256,6 +277,30 @@ mod cli {
                     wait,
                 )
                 .await?;
+            }
+            Command::Bench {
+                part:
+                    BenchPart::Engine {
+                        runs,
+                        items,
+                        concurrency,
+                    },
+            } => {
+                opshub::db::migrate(&pool).await?;
+                anyhow::ensure!(
+                    runs >= 1 && items >= 1,
+                    "--runs and --items must be at least 1"
+                );
+                anyhow::ensure!(
+                    items <= 100_000,
+                    "--items is at most 100000 (one run's limit)"
+                );
+                let opts = opshub::bench::EngineBench {
+                    tiny_runs: runs,
+                    items,
+                    concurrency: concurrency.max(1),
+                };
+                println!("{}", opshub::bench::run_engine(&pool, opts).await?);
             }
             Command::Runs { tenant, limit } => {
                 let tenant = find_tenant(&pool, &tenant).await?;

@@ -82,7 +82,8 @@ test.describe("run detail", () => {
       `Run #${runId} · Add policies to backup set`,
     );
     await expect(page.locator(".run-detail .badge").first()).toHaveText("partially succeeded");
-    await expect(page.locator(".fields")).toContainText("Quarterly baseline");
+    const scope = page.locator("section", { has: page.getByRole("heading", { name: "Scope" }) });
+    await expect(scope).toContainText("Quarterly baseline");
     await expect(page.locator(".counters")).toContainText("Succeeded2");
 
     const failed = page.locator('.failure-group[data-reason-code="policy_not_found"]');
@@ -106,8 +107,9 @@ test.describe("run detail", () => {
     const row = runRow(page, "Drift generation", "succeeded");
     const runId = await row.getAttribute("data-run-id");
     await page.goto(`/runs/${runId}`);
-    await expect(page.locator(".fields").nth(1)).toContainText("Baseline inventory sync");
-    await expect(page.locator(".fields").nth(1)).toContainText(/Current inventory sync#\d+/);
+    const scope = page.locator("section", { has: page.getByRole("heading", { name: "Scope" }) });
+    await expect(scope).toContainText(/Baseline inventory sync#\d+/);
+    await expect(scope).toContainText(/Current inventory sync#\d+/);
   });
 
   test("a malformed run id is a bad request, an unknown one not found", async ({ page }) => {

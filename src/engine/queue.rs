@@ -3,6 +3,7 @@
 //! notifications in the same transaction and is announced with NOTIFY.
 
 use super::canonical::idempotency_key;
+use super::metrics;
 use super::notify::RunNotice;
 use super::operation::{ClaimedRun, Reason, StartError};
 use super::operations;
@@ -127,6 +128,7 @@ pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, StartErr
             notify_run(&mut tx, req.tenant_id, run_id).await?;
             announce(&mut tx, QUEUE_CHANNEL, &run_id.to_string()).await?;
             tx.commit().await?;
+            metrics::run_started(req.kind);
             return Ok(Started {
                 run_id,
                 deduplicated: false,
@@ -143,6 +145,7 @@ pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, StartErr
         if let Some(run_id) = existing {
             announce_run(&mut tx, req.tenant_id, run_id, "deduplicated").await?;
             tx.commit().await?;
+            metrics::run_deduplicated(req.kind);
             return Ok(Started {
                 run_id,
                 deduplicated: true,
@@ -261,14 +264,20 @@ pub async fn cancel(
 ) -> Result<Cancelled, StartError> {
     let mut tx = pool.begin().await?;
     require_operator(&mut tx, tenant_id, user_id).await?;
-    let status: Option<String> = sqlx::query_scalar(
-        "SELECT status FROM bulk_operation_runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT status, resource, action FROM bulk_operation_runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
     )
     .bind(tenant_id)
     .bind(run_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let outcome = match status.as_deref().and_then(RunStatus::parse) {
+    let kind = row
+        .as_ref()
+        .and_then(|(_, r, a)| OperationKind::from_parts(r, a));
+    let outcome = match row
+        .as_ref()
+        .and_then(|(status, _, _)| RunStatus::parse(status))
+    {
         None => return Err(StartError::NotFound(format!("run {run_id} does not exist"))),
         Some(RunStatus::Pending) => {
             let reason = Reason::new("cancelled", "Cancelled by an operator before it started.");
@@ -323,6 +332,7 @@ pub async fn cancel(
         }
     };
     tx.commit().await?;
+    metrics::cancellation(kind);
     Ok(outcome)
 }
 

@@ -2,6 +2,7 @@
 //! kept alive by heartbeat, and finish them with the status their outcomes
 //! imply. Wake on NOTIFY, poll as a fallback, stop gracefully.
 
+use super::metrics;
 use super::operation::{ClaimedRun, ItemOutcome, PreparedRun, Reason, RunError};
 use super::operations;
 use super::queue::{announce_run, claim_next, notify_run, QUEUE_CHANNEL};
@@ -91,8 +92,14 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = token.cancelled() => break,
         };
-        match claim_next(&pool, &worker_id, config.lease.as_secs_f64()).await {
+        let claim_started = Instant::now();
+        let claimed = claim_next(&pool, &worker_id, config.lease.as_secs_f64()).await;
+        metrics::claim_latency(claim_started.elapsed());
+        match claimed {
             Ok(Some(run)) => {
+                if run.attempts > 1 {
+                    metrics::lease_recovered(run.kind);
+                }
                 let (pool, config, token, worker_id) = (
                     pool.clone(),
                     config.clone(),
@@ -199,13 +206,25 @@ async fn execute(
     me: &str,
     run: ClaimedRun,
 ) {
+    use tracing::Instrument as _;
     let span = tracing::info_span!(
         "run",
         run_id = run.id,
         tenant_id = run.tenant_id,
         kind = run.kind.key()
     );
-    let _enter = span.enter();
+    execute_run(pool, config, token, me, run)
+        .instrument(span)
+        .await
+}
+
+async fn execute_run(
+    pool: &PgPool,
+    config: &WorkerConfig,
+    token: &CancellationToken,
+    me: &str,
+    run: ClaimedRun,
+) {
     let cancel = Arc::new(AtomicBool::new(false));
     let lost = Arc::new(AtomicBool::new(false));
     let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
@@ -399,6 +418,7 @@ async fn commit_batch(
     }
     announce_run(&mut tx, run.tenant_id, run.id, "progress").await?;
     tx.commit().await?;
+    metrics::items_processed(run.kind, items.len() as u64);
     Ok(cancel_requested)
 }
 
@@ -509,6 +529,7 @@ async fn finish(
     .await?;
     notify_run(&mut tx, run.tenant_id, run.id).await?;
     tx.commit().await?;
+    metrics::run_finished(run.kind, status);
     tracing::info!(status = status.as_str(), "run finished");
     Ok(())
 }

@@ -2,6 +2,10 @@
 
 pub mod context;
 pub mod http;
+pub mod metrics;
 pub mod password;
 pub mod state;
 pub mod telemetry;
+
+#[cfg(test)]
+mod http_tests;
