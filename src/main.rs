@@ -225,6 +225,7 @@ mod cli {
                 let mut conf = leptos::config::get_configuration(None)
                     .context("reading the Leptos configuration")?;
                 conf.leptos_options.site_addr = addr;
+                opshub::server::metrics::install();
                 let workers =
                     (workers > 0).then(|| WorkerPool::spawn(pool.clone(), engine.config(workers)));
                 let state = AppState {

@@ -392,7 +392,7 @@ async fn commit_batch(
             }
         }
     }
-    let new_failures = (!entries.is_empty()).then(|| Value::Array(entries));
+    let new_failures = (!entries.is_empty()).then_some(Value::Array(entries));
     let cancel_requested: Option<bool> = sqlx::query_scalar(
         "UPDATE bulk_operation_runs SET processed_items = processed_items + $4, succeeded = succeeded + $5, \
              failed = failed + $6, skipped = skipped + $7, \

@@ -167,7 +167,7 @@ fn policy_settings(i: usize, v: u32) -> Value {
     let mut s = json!({
         "enabled": true,
         "min_password_length": 8 + (i % 3) * 2,
-        "require_encryption": i % 2 == 0,
+        "require_encryption": i.is_multiple_of(2),
         "grace_period_hours": 24,
     });
     if i == 2 && v >= 2 {
@@ -256,7 +256,7 @@ async fn seed_tenant_history(
 
     // Current policies: the latest inventory version.
     let mut policy_ids = Vec::new();
-    for i in 0..t.policy_count {
+    for (i, (policy_type, display_name)) in POLICY_NAMES.iter().enumerate().take(t.policy_count) {
         let settings = policy_settings(i, 4);
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO policies (tenant_id, external_id, policy_type, display_name, settings, assignments, settings_hash, created_at, updated_at) \
@@ -264,8 +264,8 @@ async fn seed_tenant_history(
         )
         .bind(t.id)
         .bind(external_id(t.slug, i))
-        .bind(POLICY_NAMES[i].0)
-        .bind(POLICY_NAMES[i].1)
+        .bind(policy_type)
+        .bind(display_name)
         .bind(&settings)
         .bind(json!([{"group": format!("{}-all-devices", t.slug), "intent": "apply"}]))
         .bind(hash_json(&settings))

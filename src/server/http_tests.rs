@@ -75,6 +75,7 @@ async fn health_and_readiness_answer(pool: PgPool) {
 #[sqlx::test]
 async fn metrics_are_served_in_the_prometheus_format(pool: PgPool) {
     let addr = spawn_server(pool).await;
+    crate::server::metrics::install();
     crate::engine::metrics::run_started(crate::model::OperationKind::DriftGenerate);
     let (status, body) = request(addr, "GET", "/metrics", "").await;
     assert_eq!(status, 200);
