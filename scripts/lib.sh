@@ -65,7 +65,15 @@ ensure_postgres() {
     local run=()
     if [ "$(id -u)" -eq 0 ]; then run=(runuser -u postgres --); fi
     mkdir -p "$PG_DIR"
-    if [ "$(id -u)" -eq 0 ]; then chown -R postgres:postgres "$PG_DIR"; fi
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R postgres:postgres "$PG_DIR"
+        # The cluster runs as the postgres user, who must reach the folder.
+        if ! runuser -u postgres -- test -w "$PG_DIR"; then
+            PG_DIR="/tmp/opshub-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-10)"
+            log "the postgres user cannot reach .data/pg; using $PG_DIR"
+            mkdir -p "$PG_DIR" && chown -R postgres:postgres "$PG_DIR"
+        fi
+    fi
     if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
         log "creating a Postgres cluster in .data/pg"
         "${run[@]}" "$bin/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 >/dev/null
@@ -73,7 +81,7 @@ ensure_postgres() {
     if ! "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
         log "starting Postgres on 127.0.0.1:$PG_PORT"
         "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-            -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+            -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
     fi
     export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/opshub"
 }
