@@ -390,13 +390,15 @@ pub async fn retry_failed(
     .await
 }
 
-/// Claims a running run whose lease expired (its worker died) or else the
-/// oldest pending run, in one statement; sets this worker's lease.
-pub async fn claim_next(
+/// Claims up to `limit` runs in one statement: running runs whose lease
+/// expired (their worker died) first, else the oldest pending runs; sets
+/// this worker's lease on each.
+pub async fn claim_runs(
     pool: &PgPool,
     worker: &str,
     lease_secs: f64,
-) -> Result<Option<ClaimedRun>, sqlx::Error> {
+    limit: i64,
+) -> Result<Vec<ClaimedRun>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         tenant_id: i64,
@@ -409,14 +411,14 @@ pub async fn claim_next(
         processed_items: i32,
         attempts: i32,
     }
-    let row: Option<Row> = sqlx::query_as(
+    let rows: Vec<Row> = sqlx::query_as(
         "WITH stale AS ( \
              SELECT tenant_id, id FROM bulk_operation_runs WHERE status = 'running' AND lease_expires_at < now() \
-             ORDER BY lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED), \
+             ORDER BY lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
          pending AS ( \
              SELECT tenant_id, id FROM bulk_operation_runs WHERE status = 'pending' \
                AND NOT EXISTS (SELECT 1 FROM stale) \
-             ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED), \
+             ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
          pick AS (SELECT tenant_id, id FROM stale UNION ALL SELECT tenant_id, id FROM pending) \
          UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \
              lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2), heartbeat_at = now(), \
@@ -427,19 +429,25 @@ pub async fn claim_next(
     )
     .bind(worker)
     .bind(lease_secs)
-    .fetch_optional(pool)
+    .bind(limit.max(1))
+    .fetch_all(pool)
     .await?;
-    Ok(row.and_then(|r| {
-        let kind = OperationKind::from_parts(&r.resource, &r.action)?;
-        Some(ClaimedRun {
-            tenant_id: r.tenant_id,
-            id: r.id,
-            user_id: r.user_id,
-            kind,
-            item_ids: r.item_ids,
-            total_items: r.total_items,
-            processed_items: r.processed_items,
-            attempts: r.attempts,
+    // Kinds this build does not know stay claimed until their lease expires
+    // and fail with worker_lost after the last attempt.
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let kind = OperationKind::from_parts(&r.resource, &r.action)?;
+            Some(ClaimedRun {
+                tenant_id: r.tenant_id,
+                id: r.id,
+                user_id: r.user_id,
+                kind,
+                item_ids: r.item_ids,
+                total_items: r.total_items,
+                processed_items: r.processed_items,
+                attempts: r.attempts,
+            })
         })
-    }))
+        .collect())
 }

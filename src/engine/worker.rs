@@ -5,7 +5,7 @@
 use super::metrics;
 use super::operation::{ClaimedRun, ItemOutcome, PreparedRun, Reason, RunError};
 use super::operations;
-use super::queue::{announce_run, claim_next, notify_run, QUEUE_CHANNEL};
+use super::queue::{announce_run, claim_runs, notify_run, QUEUE_CHANNEL};
 use crate::db::audit::record_run_event;
 use crate::model::{RunCounters, RunStatus};
 use chrono::Utc;
@@ -88,33 +88,46 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
     let mut tasks = JoinSet::new();
     tracing::info!(worker = %worker_id, concurrency = config.concurrency, "workers started");
     loop {
-        let permit = tokio::select! {
+        let first = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = token.cancelled() => break,
         };
+        // Claim as many runs as there are free slots, in one statement.
+        let mut permits = vec![first];
+        while let Ok(p) = slots.clone().try_acquire_owned() {
+            permits.push(p);
+        }
         let claim_started = Instant::now();
-        let claimed = claim_next(&pool, &worker_id, config.lease.as_secs_f64()).await;
+        let claimed = claim_runs(
+            &pool,
+            &worker_id,
+            config.lease.as_secs_f64(),
+            permits.len() as i64,
+        )
+        .await;
         metrics::claim_latency(claim_started.elapsed());
         match claimed {
-            Ok(Some(run)) => {
-                if run.attempts > 1 {
-                    metrics::lease_recovered(run.kind);
+            Ok(runs) if !runs.is_empty() => {
+                for run in runs {
+                    if run.attempts > 1 {
+                        metrics::lease_recovered(run.kind);
+                    }
+                    let permit = permits.pop();
+                    let (pool, config, token, worker_id) = (
+                        pool.clone(),
+                        config.clone(),
+                        token.clone(),
+                        worker_id.clone(),
+                    );
+                    tasks.spawn(async move {
+                        execute(&pool, &config, &token, &worker_id, run).await;
+                        drop(permit);
+                    });
                 }
-                let (pool, config, token, worker_id) = (
-                    pool.clone(),
-                    config.clone(),
-                    token.clone(),
-                    worker_id.clone(),
-                );
-                tasks.spawn(async move {
-                    execute(&pool, &config, &token, &worker_id, run).await;
-                    drop(permit);
-                });
-                // Claim more right away while slots are free.
-                continue;
+                drop(permits);
             }
-            Ok(None) => {
-                drop(permit);
+            Ok(_) => {
+                drop(permits);
                 tokio::select! {
                     _ = wake.notified() => {},
                     _ = tokio::time::sleep(config.poll_interval) => {},
@@ -122,8 +135,8 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                 }
             }
             Err(err) => {
-                drop(permit);
-                tracing::warn!(error = %err, "claiming a run failed; retrying");
+                drop(permits);
+                tracing::warn!(error = %err, "claiming runs failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(config.poll_interval) => {},
                     _ = token.cancelled() => break,
@@ -197,6 +210,8 @@ enum Ending {
     Release,
     /// The lease was lost to another worker: touch nothing.
     Lost,
+    /// Already ended together with its last batch.
+    Done,
 }
 
 async fn execute(
@@ -269,7 +284,7 @@ async fn execute_run(
             finish(pool, me, &run, prepared.as_mut(), cancelled, fatal).await
         }
         Ending::Release => release(pool, me, &run).await,
-        Ending::Lost => Ok(()),
+        Ending::Lost | Ending::Done => Ok(()),
     };
     if let Err(err) = result {
         tracing::warn!(error = %err, "could not record the run's end; its lease will expire and it will be recovered");
@@ -289,23 +304,6 @@ async fn process_items(
 ) -> Ending {
     let items: Vec<String> = prepared.items().to_vec();
     let total = items.len() as i32;
-    if run.total_items != Some(total) {
-        let set = sqlx::query(
-            "UPDATE bulk_operation_runs SET total_items = $4 \
-             WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' AND processed_items <= $4",
-        )
-        .bind(run.tenant_id)
-        .bind(run.id)
-        .bind(me)
-        .bind(total)
-        .execute(pool)
-        .await;
-        match set {
-            Ok(r) if r.rows_affected() == 1 => {}
-            Ok(_) => return Ending::Lost,
-            Err(_) => return Ending::Release,
-        }
-    }
     let mut offset = (run.processed_items.max(0) as usize).min(items.len());
     let mut batch = 50usize.min(config.max_batch).max(1);
     while offset < items.len() {
@@ -323,22 +321,27 @@ async fn process_items(
         }
         let end = (offset + batch).min(items.len());
         let started = Instant::now();
+        let batch_items = &items[offset..end];
+        let last = end == items.len();
         match commit_batch(
             pool,
             me,
             run,
             &mut *prepared,
-            &items[offset..end],
+            batch_items,
+            total,
+            last,
             config.lease,
         )
         .await
         {
-            Ok(Some(cancel_requested)) => {
+            Ok(Batch::Continue { cancel_requested }) => {
                 if cancel_requested {
                     cancel.store(true, Ordering::Relaxed);
                 }
             }
-            Ok(None) => return Ending::Lost,
+            Ok(Batch::Finished) => return Ending::Done,
+            Ok(Batch::Lost) => return Ending::Lost,
             Err(RunError::Fatal(reason)) => {
                 return Ending::Finish {
                     cancelled: false,
@@ -365,16 +368,30 @@ async fn process_items(
     }
 }
 
-/// Applies one batch and its counters in one transaction. `None` when this
-/// worker no longer holds the run; otherwise whether cancel was requested.
+enum Batch {
+    Continue {
+        cancel_requested: bool,
+    },
+    /// The last batch, committed together with the run's end.
+    Finished,
+    /// This worker no longer holds the run.
+    Lost,
+}
+
+/// Applies one batch and its counters (and the run's total) in one
+/// transaction. The last batch also ends the run in the same transaction,
+/// which saves a round of statements per run.
+#[allow(clippy::too_many_arguments)]
 async fn commit_batch(
     pool: &PgPool,
     me: &str,
     run: &ClaimedRun,
     prepared: &mut dyn PreparedRun,
     items: &[String],
+    total: i32,
+    last: bool,
     lease: Duration,
-) -> Result<Option<bool>, RunError> {
+) -> Result<Batch, RunError> {
     let mut tx = pool.begin().await?;
     let outcomes = prepared.process(&mut tx, run, items).await?;
     let (mut succeeded, mut failed, mut skipped) = (0i32, 0i32, 0i32);
@@ -393,13 +410,13 @@ async fn commit_batch(
         }
     }
     let new_failures = (!entries.is_empty()).then_some(Value::Array(entries));
-    let cancel_requested: Option<bool> = sqlx::query_scalar(
-        "UPDATE bulk_operation_runs SET processed_items = processed_items + $4, succeeded = succeeded + $5, \
-             failed = failed + $6, skipped = skipped + $7, \
+    let row: Option<(bool, i32, i32, i32, i32)> = sqlx::query_as(
+        "UPDATE bulk_operation_runs SET total_items = $10, processed_items = processed_items + $4, \
+             succeeded = succeeded + $5, failed = failed + $6, skipped = skipped + $7, \
              failures = CASE WHEN $8::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $8::jsonb END, \
              heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $9) \
          WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' \
-         RETURNING cancel_requested_at IS NOT NULL",
+         RETURNING cancel_requested_at IS NOT NULL, processed_items, succeeded, failed, skipped",
     )
     .bind(run.tenant_id)
     .bind(run.id)
@@ -410,16 +427,32 @@ async fn commit_batch(
     .bind(skipped)
     .bind(new_failures)
     .bind(lease.as_secs_f64())
+    .bind(total)
     .fetch_optional(&mut *tx)
     .await?;
-    if cancel_requested.is_none() {
+    let Some((cancel_requested, processed_items, succeeded, failed, skipped)) = row else {
         tx.rollback().await?;
-        return Ok(None);
+        return Ok(Batch::Lost);
+    };
+    metrics::items_processed(run.kind, items.len() as u64);
+    if last {
+        let counters = RunCounters {
+            total_items: Some(total),
+            processed_items,
+            succeeded,
+            failed,
+            skipped,
+        };
+        let status = final_status(&counters, cancel_requested, false);
+        end_run(&mut tx, run, prepared, status, None).await?;
+        tx.commit().await?;
+        metrics::run_finished(run.kind, status);
+        tracing::info!(status = status.as_str(), "run finished");
+        return Ok(Batch::Finished);
     }
     announce_run(&mut tx, run.tenant_id, run.id, "progress").await?;
     tx.commit().await?;
-    metrics::items_processed(run.kind, items.len() as u64);
-    Ok(cancel_requested)
+    Ok(Batch::Continue { cancel_requested })
 }
 
 /// Keeps the lease alive and watches for cancel requests, every second at
@@ -458,8 +491,8 @@ async fn heartbeat(
     }
 }
 
-/// Ends the run: final status from its counters, the operation's own
-/// completion, audit entry and notification, all in one transaction.
+/// Ends the run in its own transaction (for runs that end before or
+/// between batches): final status from the counters, then [`end_run`].
 async fn finish(
     pool: &PgPool,
     me: &str,
@@ -489,9 +522,46 @@ async fn finish(
         skipped,
     };
     let status = final_status(&c, cancelled, fatal.is_some());
-    if let Some(prepared) = prepared {
-        prepared.complete(&mut tx, run, status).await?;
+    match prepared {
+        Some(p) => end_run(&mut tx, run, p.as_mut(), status, fatal).await?,
+        None => end_run(&mut tx, run, &mut NothingPrepared, status, fatal).await?,
     }
+    tx.commit().await?;
+    metrics::run_finished(run.kind, status);
+    tracing::info!(status = status.as_str(), "run finished");
+    Ok(())
+}
+
+/// For runs that end before their operation prepared anything.
+struct NothingPrepared;
+
+#[async_trait::async_trait]
+impl PreparedRun for NothingPrepared {
+    fn items(&self) -> &[String] {
+        &[]
+    }
+
+    async fn process(
+        &mut self,
+        _tx: &mut sqlx::PgConnection,
+        _run: &ClaimedRun,
+        _items: &[String],
+    ) -> Result<Vec<ItemOutcome>, RunError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Writes the run's end inside `tx`: the operation's own completion, the
+/// final status, the audit entry and the initiator's notification.
+async fn end_run(
+    tx: &mut sqlx::PgConnection,
+    run: &ClaimedRun,
+    prepared: &mut dyn PreparedRun,
+    status: RunStatus,
+    fatal: Option<Reason>,
+) -> Result<(), sqlx::Error> {
+    let cancelled = status == RunStatus::Aborted;
+    prepared.complete(&mut *tx, run, status).await?;
     let extra = match (&fatal, cancelled) {
         (Some(reason), _) => Some(json!([reason.entry(None, false)])),
         (None, true) => Some(json!([Reason::new(
@@ -503,6 +573,7 @@ async fn finish(
     };
     sqlx::query(
         "UPDATE bulk_operation_runs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, \
+             total_items = coalesce(total_items, CASE WHEN $5 THEN NULL ELSE processed_items END), \
              failures = CASE WHEN $4::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $4::jsonb END \
          WHERE tenant_id = $1 AND id = $2",
     )
@@ -510,6 +581,7 @@ async fn finish(
     .bind(run.id)
     .bind(status.as_str())
     .bind(extra)
+    .bind(fatal.is_some())
     .execute(&mut *tx)
     .await?;
     let action = if cancelled {
@@ -518,7 +590,7 @@ async fn finish(
         "bulk_operation_run.finished"
     };
     record_run_event(
-        &mut tx,
+        &mut *tx,
         run.tenant_id,
         None,
         action,
@@ -527,11 +599,7 @@ async fn finish(
         Utc::now(),
     )
     .await?;
-    notify_run(&mut tx, run.tenant_id, run.id).await?;
-    tx.commit().await?;
-    metrics::run_finished(run.kind, status);
-    tracing::info!(status = status.as_str(), "run finished");
-    Ok(())
+    notify_run(&mut *tx, run.tenant_id, run.id).await
 }
 
 /// Hands the run back: claimable again at once, without counting this claim.
