@@ -240,31 +240,39 @@ async fn finding_fingerprints_are_unique_per_tenant(pool: PgPool) {
 #[sqlx::test]
 async fn rows_cannot_reference_another_tenants_rows(pool: PgPool) {
     let (acme, globex) = (tenant(&pool, "acme").await, tenant(&pool, "globex").await);
-    let policy: i64 = sqlx::query_scalar(
-        "INSERT INTO policies (tenant_id, external_id, policy_type, display_name, settings_hash) \
-         VALUES ($1, 'p-1', 'compliance_policy', 'P1', 'h') RETURNING id",
+    let foreign_sync: i64 = sqlx::query_scalar(
+        "INSERT INTO inventory_sync_runs (tenant_id, selection_hash, status, finished_at) \
+         VALUES ($1, 'scope', 'completed', now()) RETURNING id",
     )
     .bind(globex)
     .fetch_one(&pool)
     .await
     .unwrap();
-    let set: i64 = sqlx::query_scalar(
-        "INSERT INTO backup_sets (tenant_id, name) VALUES ($1, 'S') RETURNING id",
+    let finding = sqlx::query(
+        "INSERT INTO findings (tenant_id, scope_key, baseline_run_id, fingerprint, subject_type, subject_external_id) \
+         VALUES ($1, 'scope', $2, 'fp', 'compliance_policy', 'p-1')",
     )
     .bind(acme)
+    .bind(foreign_sync)
+    .execute(&pool)
+    .await;
+    assert_eq!(violated(finding), "findings_tenant_id_baseline_run_id_fkey");
+    let foreign_set: i64 = sqlx::query_scalar(
+        "INSERT INTO backup_sets (tenant_id, name) VALUES ($1, 'S') RETURNING id",
+    )
+    .bind(globex)
     .fetch_one(&pool)
     .await
     .unwrap();
-    let result = sqlx::query(
+    let item = sqlx::query(
         "INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, snapshot, settings_hash) \
-         VALUES ($1, $2, $3, 'p-1', 'P1', '{}', 'h')",
+         VALUES ($1, $2, 1, 'p-1', 'P1', '{}', 'h')",
     )
     .bind(acme)
-    .bind(set)
-    .bind(policy)
+    .bind(foreign_set)
     .execute(&pool)
     .await;
-    assert_eq!(violated(result), "backup_items_tenant_id_policy_id_fkey");
+    assert_eq!(violated(item), "backup_items_tenant_id_backup_set_id_fkey");
 }
 
 #[sqlx::test]

@@ -41,7 +41,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             max_attempts: 3,
-            max_batch: 2_000,
+            max_batch: 5_000,
         }
     }
 }
