@@ -475,166 +475,152 @@ async fn seed_tenant_history(
     let p = |i: usize| policy_ids[i % policy_ids.len()];
     let backup_scope = |set: i64, ids: &[i64], assignments: bool| json!({"backup_set_id": set, "policy_ids": ids, "options": {"include_assignments": assignments}});
 
-    // Completed: five policies copied.
-    let ids: Vec<i64> = (0..5).map(p).collect();
-    let created = ago(70, 0);
-    insert_run(
-        tx,
-        t,
-        t.operator,
-        OperationKind::BackupSetAddPolicies,
-        backup_scope(quarterly, &ids, true),
-        created,
+    // (backup set, policies, include assignments, initiator, created, outcome
+    // with `started` a second after creation, policies actually copied)
+    let not_found = |id: i64| {
+        failure(
+            Some(id),
+            "policy_not_found",
+            "No policy with this id exists in this tenant.",
+            false,
+        )
+    };
+    let after = |created: DateTime<Utc>,
+                 secs: i64,
+                 status: RunStatus,
+                 c: RunCounters,
+                 failures: Vec<Value>| {
         Outcome::Finished {
             started: Some(created + Duration::seconds(1)),
-            finished: created + Duration::seconds(6),
-            status: RunStatus::Completed,
-            counters: counters(Some(5), 5, 0, 0),
-            failures: vec![],
-        },
-    )
-    .await?;
-    copy_into_backup(
-        tx,
-        t.id,
-        quarterly,
-        &ids,
-        true,
-        created + Duration::seconds(5),
-    )
-    .await?;
-
-    // Completed with errors: one already present (skipped), one unknown (failed).
-    let ids = vec![p(2), p(5), p(6), unknown(1)];
-    let created = ago(20, 0);
-    insert_run(
-        tx,
-        t,
-        t.second_operator,
-        OperationKind::BackupSetAddPolicies,
-        backup_scope(quarterly, &ids, true),
-        created,
-        Outcome::Finished {
-            started: Some(created + Duration::seconds(1)),
-            finished: created + Duration::seconds(4),
-            status: RunStatus::CompletedWithErrors,
-            counters: counters(Some(4), 2, 1, 1),
-            failures: vec![
-                failure(
-                    Some(p(2)),
-                    "already_in_backup_set",
-                    "The policy is already in this backup set.",
-                    true,
-                ),
-                failure(
-                    Some(unknown(1)),
-                    "policy_not_found",
-                    "No policy with this id exists in this tenant.",
-                    false,
-                ),
-            ],
-        },
-    )
-    .await?;
-    copy_into_backup(
-        tx,
-        t.id,
-        quarterly,
-        &[p(5), p(6)],
-        true,
-        created + Duration::seconds(3),
-    )
-    .await?;
-
-    // Failed: every policy unknown.
-    let ids = vec![unknown(2), unknown(3), unknown(4)];
-    let created = ago(6, 0);
-    insert_run(
-        tx,
-        t,
-        t.operator,
-        OperationKind::BackupSetAddPolicies,
-        backup_scope(pre_change, &ids, false),
-        created,
-        Outcome::Finished {
-            started: Some(created + Duration::seconds(1)),
-            finished: created + Duration::seconds(2),
-            status: RunStatus::Failed,
-            counters: counters(Some(3), 0, 3, 0),
-            failures: ids
-                .iter()
-                .map(|id| {
+            finished: created + Duration::seconds(secs),
+            status,
+            counters: c,
+            failures,
+        }
+    };
+    let five: Vec<i64> = (0..5).map(p).collect();
+    let six: Vec<i64> = (0..6).map(p).collect();
+    let eight: Vec<i64> = (2..10).map(p).collect();
+    let backup_runs = vec![
+        // Completed: five policies copied.
+        (
+            quarterly,
+            five.clone(),
+            true,
+            t.operator,
+            ago(70, 0),
+            after(
+                ago(70, 0),
+                6,
+                RunStatus::Completed,
+                counters(Some(5), 5, 0, 0),
+                vec![],
+            ),
+            five,
+        ),
+        // Completed with errors: one already present (skipped), one unknown (failed).
+        (
+            quarterly,
+            vec![p(2), p(5), p(6), unknown(1)],
+            true,
+            t.second_operator,
+            ago(20, 0),
+            after(
+                ago(20, 0),
+                4,
+                RunStatus::CompletedWithErrors,
+                counters(Some(4), 2, 1, 1),
+                vec![
                     failure(
-                        Some(*id),
-                        "policy_not_found",
-                        "No policy with this id exists in this tenant.",
-                        false,
-                    )
-                })
-                .collect(),
-        },
-    )
-    .await?;
-
-    // Aborted while running, after two policies.
-    let ids: Vec<i64> = (0..6).map(p).collect();
-    let created = ago(3, 0);
-    insert_run(
-        tx,
-        t,
-        t.second_operator,
-        OperationKind::BackupSetAddPolicies,
-        backup_scope(pre_change, &ids, true),
-        created,
-        Outcome::Finished {
-            started: Some(created + Duration::seconds(1)),
-            finished: created + Duration::seconds(30),
-            status: RunStatus::Aborted,
-            counters: counters(Some(6), 2, 0, 0),
-            failures: vec![failure(
-                None,
-                "cancelled",
-                "Cancelled by an operator; items already copied were kept.",
-                false,
-            )],
-        },
-    )
-    .await?;
-    copy_into_backup(
-        tx,
-        t.id,
-        pre_change,
-        &ids[..2],
-        true,
-        created + Duration::seconds(10),
-    )
-    .await?;
-
-    // Running: three of eight done.
-    let ids: Vec<i64> = (2..10).map(p).collect();
-    let created = ago(0, 6);
-    insert_run(
-        tx,
-        t,
-        t.operator,
-        OperationKind::BackupSetAddPolicies,
-        backup_scope(pre_change, &ids, false),
-        created,
-        Outcome::Running {
-            started: created + Duration::seconds(1),
-            counters: counters(Some(8), 3, 0, 0),
-        },
-    )
-    .await?;
-    copy_into_backup(
-        tx,
-        t.id,
-        pre_change,
-        &ids[..3],
-        false,
-        created + Duration::seconds(20),
-    )
-    .await?;
+                        Some(p(2)),
+                        "already_in_backup_set",
+                        "The policy is already in this backup set.",
+                        true,
+                    ),
+                    not_found(unknown(1)),
+                ],
+            ),
+            vec![p(5), p(6)],
+        ),
+        // Failed: every policy unknown.
+        (
+            pre_change,
+            vec![unknown(2), unknown(3), unknown(4)],
+            false,
+            t.operator,
+            ago(6, 0),
+            after(
+                ago(6, 0),
+                2,
+                RunStatus::Failed,
+                counters(Some(3), 0, 3, 0),
+                vec![
+                    not_found(unknown(2)),
+                    not_found(unknown(3)),
+                    not_found(unknown(4)),
+                ],
+            ),
+            vec![],
+        ),
+        // Aborted while running, after two policies.
+        (
+            pre_change,
+            six.clone(),
+            true,
+            t.second_operator,
+            ago(3, 0),
+            after(
+                ago(3, 0),
+                30,
+                RunStatus::Aborted,
+                counters(Some(6), 2, 0, 0),
+                vec![failure(
+                    None,
+                    "cancelled",
+                    "Cancelled by an operator; items already copied were kept.",
+                    false,
+                )],
+            ),
+            six[..2].to_vec(),
+        ),
+        // Running: three of eight done.
+        (
+            pre_change,
+            eight.clone(),
+            false,
+            t.operator,
+            ago(0, 6),
+            Outcome::Running {
+                started: ago(0, 6) + Duration::seconds(1),
+                counters: counters(Some(8), 3, 0, 0),
+            },
+            eight[..3].to_vec(),
+        ),
+    ];
+    for (set, ids, assignments, user_id, created, outcome, copied) in backup_runs {
+        let scope = backup_scope(set, &ids, assignments);
+        insert_run(
+            tx,
+            t,
+            user_id,
+            OperationKind::BackupSetAddPolicies,
+            scope,
+            created,
+            outcome,
+        )
+        .await?;
+        if !copied.is_empty() {
+            copy_into_backup(
+                tx,
+                t.id,
+                set,
+                &copied,
+                assignments,
+                created + Duration::seconds(3),
+            )
+            .await?;
+        }
+    }
 
     // Queued.
     let ids: Vec<i64> = (6..t.policy_count).map(p).collect();
