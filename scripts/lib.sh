@@ -80,8 +80,12 @@ ensure_postgres() {
     fi
     if ! "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
         log "starting Postgres on 127.0.0.1:$PG_PORT"
-        "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-            -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null
+        if ! "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+            -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null; then
+            tail -n 5 "$PG_DIR/log" >&2
+            echo "Postgres did not start (is port $PG_PORT taken? set OPSHUB_PG_PORT or DATABASE_URL)" >&2
+            exit 1
+        fi
     fi
     export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/opshub"
 }
