@@ -94,6 +94,11 @@ mod cli {
             #[command(subcommand)]
             part: BenchPart,
         },
+        /// Manage users and their roles in tenants.
+        User {
+            #[command(subcommand)]
+            action: UserAction,
+        },
         /// List a tenant's recent runs.
         Runs {
             #[arg(long)]
@@ -139,6 +144,49 @@ mod cli {
             #[arg(long, default_value_t = 4)]
             concurrency: usize,
         },
+    }
+
+    #[derive(Subcommand)]
+    enum UserAction {
+        /// Add a user to a tenant with a role. A new user's password is read
+        /// from standard input (first line) or asked for at a terminal; an
+        /// existing user keeps theirs and gets the role.
+        Add {
+            #[arg(long)]
+            email: String,
+            /// Display name (default: the part of the email before @).
+            #[arg(long)]
+            name: Option<String>,
+            /// Tenant slug.
+            #[arg(long)]
+            tenant: String,
+            /// operator (may start, cancel, retry) or viewer (read only).
+            #[arg(long)]
+            role: String,
+        },
+        /// List users and their roles.
+        List {
+            /// Only members of this tenant.
+            #[arg(long)]
+            tenant: Option<String>,
+        },
+    }
+
+    /// A new user's password: from a terminal prompt, or the first line of stdin.
+    fn read_password() -> anyhow::Result<String> {
+        use std::io::IsTerminal as _;
+        let password = if std::io::stdin().is_terminal() {
+            let first = rpassword::prompt_password("Password: ")?;
+            let again = rpassword::prompt_password("Again: ")?;
+            anyhow::ensure!(first == again, "the passwords differ");
+            first
+        } else {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        };
+        opshub::db::users::check_password(&password)?;
+        Ok(password)
     }
 
     #[derive(clap::Args)]
@@ -302,6 +350,42 @@ mod cli {
                     concurrency: concurrency.max(1),
                 };
                 println!("{}", opshub::bench::run_engine(&pool, opts).await?);
+            }
+            Command::User {
+                action:
+                    UserAction::Add {
+                        email,
+                        name,
+                        tenant,
+                        role,
+                    },
+            } => {
+                let name =
+                    name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string());
+                let added = opshub::db::users::add(&pool, &email, &name, &tenant, &role, || {
+                    opshub::server::password::hash(&read_password()?)
+                })
+                .await?;
+                match added {
+                    opshub::db::users::Added::Created => {
+                        println!("user {email} created: {role} in {tenant}")
+                    }
+                    opshub::db::users::Added::MembershipSet => {
+                        println!("user {email} exists: now {role} in {tenant} (password unchanged)")
+                    }
+                }
+            }
+            Command::User {
+                action: UserAction::List { tenant },
+            } => {
+                for u in opshub::db::users::list(&pool, tenant.as_deref()).await? {
+                    println!(
+                        "{:<30} {:<24} {}",
+                        u.email,
+                        u.name,
+                        u.memberships.join(", ")
+                    );
+                }
             }
             Command::Runs { tenant, limit } => {
                 let tenant = find_tenant(&pool, &tenant).await?;

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod runs;
 pub mod tenants;
+pub mod users;
 
 #[cfg(test)]
 mod schema_tests;
