@@ -19,6 +19,9 @@ pub struct ClaimedRun {
     /// Items already done by earlier attempts: work resumes after them.
     pub processed_items: i32,
     pub attempts: i32,
+    /// This claim's lease token: unique per claim, so an execution that lost
+    /// its lease (even to its own process) can no longer write.
+    pub lease: String,
 }
 
 /// Why an item or a run did not succeed: a stable code and a short, safe text.

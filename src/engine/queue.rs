@@ -410,6 +410,7 @@ pub async fn claim_runs(
         total_items: Option<i32>,
         processed_items: i32,
         attempts: i32,
+        lease_owner: String,
     }
     let rows: Vec<Row> = sqlx::query_as(
         "WITH stale AS ( \
@@ -421,10 +422,11 @@ pub async fn claim_runs(
              ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
          pick AS (SELECT tenant_id, id FROM stale UNION ALL SELECT tenant_id, id FROM pending) \
          UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \
-             lease_owner = $1, lease_expires_at = now() + make_interval(secs => $2), heartbeat_at = now(), \
+             lease_owner = $1 || '/' || gen_random_uuid(), \
+             lease_expires_at = now() + make_interval(secs => $2), heartbeat_at = now(), \
              attempts = r.attempts + 1 \
          FROM pick WHERE r.tenant_id = pick.tenant_id AND r.id = pick.id \
-         RETURNING r.tenant_id, r.id, r.user_id, r.resource, r.action, r.item_ids, r.total_items, \
+         RETURNING r.tenant_id, r.id, r.user_id, r.resource, r.action, r.item_ids, r.total_items, r.lease_owner, \
                    r.processed_items, r.attempts",
     )
     .bind(worker)
@@ -447,6 +449,7 @@ pub async fn claim_runs(
                 total_items: r.total_items,
                 processed_items: r.processed_items,
                 attempts: r.attempts,
+                lease: r.lease_owner,
             })
         })
         .collect())

@@ -237,9 +237,12 @@ async fn execute_run(
     pool: &PgPool,
     config: &WorkerConfig,
     token: &CancellationToken,
-    me: &str,
+    _worker: &str,
     run: ClaimedRun,
 ) {
+    // Every write below is conditional on this claim's own lease token.
+    let lease = run.lease.clone();
+    let me = lease.as_str();
     let cancel = Arc::new(AtomicBool::new(false));
     let lost = Arc::new(AtomicBool::new(false));
     let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
