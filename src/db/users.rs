@@ -109,6 +109,18 @@ pub async fn add(
             (id, Added::Created)
         }
     };
+    set_membership(&mut tx, tenant_id, user_id, role).await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// Gives a user `role` in a tenant, replacing any role they had there.
+pub async fn set_membership(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: i64,
+    user_id: i64,
+    role: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO tenant_memberships (tenant_id, user_id, role) VALUES ($1, $2, $3) \
          ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, updated_at = now()",
@@ -116,10 +128,9 @@ pub async fn add(
     .bind(tenant_id)
     .bind(user_id)
     .bind(role)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(added)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 #[derive(Debug, sqlx::FromRow)]

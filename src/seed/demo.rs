@@ -95,15 +95,7 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport
                 .find(|t| t.0 == *slug)
                 .expect("demo tenant")
                 .2;
-            sqlx::query(
-                "INSERT INTO tenant_memberships (tenant_id, user_id, role) VALUES ($1, $2, $3) \
-                 ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = EXCLUDED.role, updated_at = now()",
-            )
-            .bind(tenant_id)
-            .bind(id)
-            .bind(role)
-            .execute(&mut *tx)
-            .await?;
+            crate::db::users::set_membership(&mut tx, tenant_id, id, role).await?;
         }
         user_ids.push((user.email, id));
     }
@@ -118,6 +110,7 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport
         .await?;
         if !has_runs {
             let tenant = DemoTenant {
+                now,
                 id: *tenant_id,
                 slug,
                 name,
@@ -129,7 +122,7 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport
                 second_operator: user("olivia@contoso.example"),
                 policy_count: if index == 0 { 10 } else { 8 },
             };
-            seed_tenant_history(&mut tx, &tenant, now)
+            seed_tenant_history(&mut tx, &tenant)
                 .await
                 .with_context(|| format!("seeding tenant {slug}"))?;
         }
@@ -140,6 +133,8 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport
 }
 
 struct DemoTenant<'a> {
+    /// The seed's clock: every demo time is relative to it.
+    now: DateTime<Utc>,
     id: i64,
     slug: &'a str,
     name: &'a str,
@@ -247,11 +242,8 @@ fn failure(item_id: Option<i64>, code: &str, reason: &str, skipped: bool) -> Val
     f
 }
 
-async fn seed_tenant_history(
-    tx: &mut PgConnection,
-    t: &DemoTenant<'_>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyhow::Result<()> {
+    let now = t.now;
     let ago = |h: i64, m: i64| now - Duration::hours(h) - Duration::minutes(m);
 
     // Current policies: the latest inventory version.
@@ -780,9 +772,8 @@ async fn insert_run(
         .payload()
     };
     // Notifications older than a day have been read.
-    let read_if_old = |at: DateTime<Utc>| {
-        (Utc::now() - at > Duration::days(1)).then_some(at + Duration::hours(1))
-    };
+    let read_if_old =
+        |at: DateTime<Utc>| (t.now - at > Duration::days(1)).then_some(at + Duration::hours(1));
     notify_user(
         tx,
         t.id,
