@@ -76,6 +76,14 @@ pub async fn list_recent(
 }
 
 #[derive(sqlx::FromRow)]
+struct DetailRow {
+    #[sqlx(flatten)]
+    summary: SummaryRow,
+    #[sqlx(flatten)]
+    extras: DetailExtras,
+}
+
+#[derive(sqlx::FromRow)]
 struct DetailExtras {
     item_ids: Value,
     failures: Option<Value>,
@@ -100,11 +108,18 @@ pub async fn find_detail(
     tenant_id: i64,
     run_id: i64,
 ) -> Result<Option<RunDetail>, sqlx::Error> {
+    // The backup set's name is looked up in the same tenant only.
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM bulk_operation_runs r JOIN users u ON u.id = r.user_id \
+        "SELECT {SUMMARY_COLUMNS}, r.item_ids, r.failures, r.attempts, r.deduplicated_starts, r.updated_at, \
+                bs.name AS backup_set_name \
+         FROM bulk_operation_runs r JOIN users u ON u.id = r.user_id \
+         LEFT JOIN backup_sets bs ON bs.tenant_id = r.tenant_id \
+              AND r.resource = 'backup_set' \
+              AND bs.id = CASE WHEN jsonb_typeof(r.item_ids->'backup_set_id') = 'number' \
+                               THEN (r.item_ids->>'backup_set_id')::bigint END \
          WHERE r.tenant_id = $1 AND r.id = $2"
     );
-    let Some(row) = sqlx::query_as::<_, SummaryRow>(&sql)
+    let Some(row) = sqlx::query_as::<_, DetailRow>(&sql)
         .bind(tenant_id)
         .bind(run_id)
         .fetch_optional(pool)
@@ -112,23 +127,8 @@ pub async fn find_detail(
     else {
         return Ok(None);
     };
-    let summary = row.into_summary()?;
-
-    // The backup set's name is looked up in the same tenant only.
-    let extras: DetailExtras = sqlx::query_as(
-        "SELECT r.item_ids, r.failures, r.attempts, r.deduplicated_starts, r.updated_at, \
-                bs.name AS backup_set_name \
-         FROM bulk_operation_runs r \
-         LEFT JOIN backup_sets bs ON bs.tenant_id = r.tenant_id \
-              AND r.resource = 'backup_set' \
-              AND bs.id = CASE WHEN jsonb_typeof(r.item_ids->'backup_set_id') = 'number' \
-                               THEN (r.item_ids->>'backup_set_id')::bigint END \
-         WHERE r.tenant_id = $1 AND r.id = $2",
-    )
-    .bind(tenant_id)
-    .bind(run_id)
-    .fetch_one(pool)
-    .await?;
+    let extras = row.extras;
+    let summary = row.summary.into_summary()?;
 
     let audit: Vec<AuditRow> = sqlx::query_as(
         "SELECT a.id, a.action, u.name AS actor, a.created_at FROM audit_logs a \
