@@ -1,8 +1,9 @@
 //! The HTML shell, the app root and its routes.
 
-use crate::api::tenants::SwitchTenant;
-use crate::ui::components::top_bar::TopBar;
-use crate::ui::pages::{not_found::NotFound, run_detail::RunDetailPage, runs::RunsPage};
+use crate::ui::components::top_bar::{SessionResource, TopBar};
+use crate::ui::pages::{
+    not_found::NotFound, run_detail::RunDetailPage, runs::RunsPage, sign_in::SignInPage,
+};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
@@ -33,9 +34,21 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Switching tenant bumps this action's version; pages refetch on it.
-    let switch_tenant = ServerAction::<SwitchTenant>::new();
-    provide_context(switch_tenant);
+    #[cfg(feature = "ssr")]
+    crate::server::security::set_page_csp();
+    // Who is signed in, loaded once per page load: signing in or out and
+    // switching tenant are full page loads.
+    let session: SessionResource = Resource::new(
+        || (),
+        |_| async {
+            #[cfg(feature = "ssr")]
+            let info = crate::api::session::session_for_page().await;
+            #[cfg(not(feature = "ssr"))]
+            let info = crate::api::session::current_session().await;
+            info
+        },
+    );
+    provide_context(session);
 
     // Marks the document once the browser has taken over, so tests (and
     // styles) can tell a hydrated page from server-rendered HTML.
@@ -55,6 +68,7 @@ pub fn App() -> impl IntoView {
             <TopBar />
             <main id="main" class="container">
                 <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async />
                     <Route path=path!("/") view=RunsPage ssr=SsrMode::Async />
                     <Route path=path!("/runs") view=RunsPage ssr=SsrMode::Async />
                     <Route path=path!("/runs/:id") view=RunDetailPage ssr=SsrMode::Async />

@@ -16,12 +16,18 @@ pub enum AppError {
     /// The caller is not signed in.
     #[error("sign in to continue")]
     Unauthorized,
+    /// The email and password do not match an account.
+    #[error("{0}")]
+    SignInFailed(String),
     /// Signed in, but the role does not allow this.
     #[error("{0}")]
     Forbidden(String),
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// Too many attempts (failed sign-ins); try again later.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Something failed on our side; details are in the server log only.
     #[error("{0}")]
     Internal(String),
@@ -31,10 +37,11 @@ impl AppError {
     pub fn status_code(&self) -> u16 {
         match self {
             AppError::BadRequest(_) => 400,
-            AppError::Unauthorized => 401,
+            AppError::Unauthorized | AppError::SignInFailed(_) => 401,
             AppError::Forbidden(_) => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
+            AppError::TooManyRequests(_) => 429,
             AppError::Internal(_) => 500,
         }
     }
@@ -44,9 +51,11 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => "Bad request",
             AppError::Unauthorized => "Sign-in required",
+            AppError::SignInFailed(_) => "Sign-in failed",
             AppError::Forbidden(_) => "Not allowed",
             AppError::NotFound(_) => "Not found",
             AppError::Conflict(_) => "Conflict",
+            AppError::TooManyRequests(_) => "Too many attempts",
             AppError::Internal(_) => "Something went wrong",
         }
     }
@@ -88,6 +97,16 @@ mod server {
                 }
             }
             self
+        }
+    }
+
+    /// An error answered outside a server function: its status and the same
+    /// JSON body a server function would send.
+    impl axum::response::IntoResponse for AppError {
+        fn into_response(self) -> axum::response::Response {
+            let code = axum::http::StatusCode::from_u16(self.status_code())
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+            (code, axum::Json(self)).into_response()
         }
     }
 

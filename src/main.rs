@@ -54,6 +54,9 @@ mod cli {
             /// Runs this process executes at once; 0 serves the hub only.
             #[arg(long, env = "OPSHUB_WORKERS", default_value_t = 4)]
             workers: usize,
+            /// Mark the session cookie Secure; set it when the hub is reached over HTTPS.
+            #[arg(long, env = "OPSHUB_SECURE_COOKIES")]
+            secure_cookies: bool,
             #[command(flatten)]
             engine: EngineArgs,
         },
@@ -265,6 +268,7 @@ mod cli {
                 addr,
                 no_migrate,
                 workers,
+                secure_cookies,
                 engine,
             } => {
                 if !no_migrate {
@@ -279,6 +283,7 @@ mod cli {
                 let state = AppState {
                     leptos_options: conf.leptos_options,
                     pool,
+                    secure_cookies,
                 };
                 http::serve(state, addr).await?;
                 if let Some(workers) = workers {

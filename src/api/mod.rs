@@ -1,5 +1,9 @@
-//! Server functions: the only data path from the UI. Each is thin: resolve
-//! who is asking, call the storage or domain layer, return a safe error.
+//! Server functions: the only data path from the UI. Each is thin: take the
+//! signed-in actor (tenant, user, role) from the session, call the storage or
+//! domain layer, return a safe error.
 
 pub mod runs;
-pub mod tenants;
+pub mod session;
+
+#[cfg(test)]
+mod access_tests;

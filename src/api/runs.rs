@@ -10,11 +10,13 @@ pub const RUNS_PAGE_SIZE: i64 = 50;
 /// The current tenant's newest runs.
 #[server(prefix = "/api", endpoint = "runs/list")]
 pub async fn list_runs() -> Result<Vec<RunSummary>, AppError> {
-    use crate::server::context;
+    use crate::server::{auth, context};
     async {
-        let pool = context::pool()?;
-        let tenant = context::current_tenant(&pool).await?;
-        Ok(crate::db::runs::list_recent(&pool, tenant.id, RUNS_PAGE_SIZE).await?)
+        let actor = auth::actor()?;
+        Ok(
+            crate::db::runs::list_recent(&context::pool()?, actor.tenant.id, RUNS_PAGE_SIZE)
+                .await?,
+        )
     }
     .await
     .map_err(AppError::respond)
@@ -24,16 +26,56 @@ pub async fn list_runs() -> Result<Vec<RunSummary>, AppError> {
 /// ids and other tenants' ids are both "not found".
 #[server(prefix = "/api", endpoint = "runs/get")]
 pub async fn get_run(id: String) -> Result<RunDetail, AppError> {
-    use crate::server::context;
+    use crate::server::{auth, context};
     async {
+        let actor = auth::actor()?;
         let run_id = crate::model::parse_id(&id).map_err(AppError::BadRequest)?;
-        let pool = context::pool()?;
-        let tenant = context::current_tenant(&pool).await?;
-        crate::db::runs::find_detail(&pool, tenant.id, run_id)
+        crate::db::runs::find_detail(&context::pool()?, actor.tenant.id, run_id)
             .await?
-            .ok_or_else(|| {
-                AppError::NotFound(format!("run {run_id} does not exist in {}", tenant.name))
-            })
+            .ok_or_else(|| run_not_found(run_id))
+    }
+    .await
+    .map_err(AppError::respond)
+}
+
+#[cfg(feature = "ssr")]
+fn run_not_found(run_id: i64) -> AppError {
+    AppError::NotFound(format!("run {run_id} does not exist"))
+}
+
+/// Cancels a queued run at once, or asks a running run to stop. Operators only.
+#[server(prefix = "/api", endpoint = "runs/cancel")]
+pub async fn cancel_run(id: String) -> Result<(), AppError> {
+    use crate::server::{auth, context};
+    async {
+        let actor = auth::actor()?;
+        actor.require_operator()?;
+        let run_id = crate::model::parse_id(&id).map_err(AppError::BadRequest)?;
+        crate::engine::queue::cancel(&context::pool()?, actor.tenant.id, actor.user_id, run_id)
+            .await?;
+        Ok(())
+    }
+    .await
+    .map_err(AppError::respond)
+}
+
+/// Starts a new run over the failed items of a finished run and returns the
+/// new run's id. Operators only.
+#[server(prefix = "/api", endpoint = "runs/retry")]
+pub async fn retry_run(id: String) -> Result<i64, AppError> {
+    use crate::server::{auth, context};
+    async {
+        let actor = auth::actor()?;
+        actor.require_operator()?;
+        let run_id = crate::model::parse_id(&id).map_err(AppError::BadRequest)?;
+        let started = crate::engine::queue::retry_failed(
+            &context::pool()?,
+            actor.tenant.id,
+            actor.user_id,
+            run_id,
+        )
+        .await?;
+        Ok(started.run_id)
     }
     .await
     .map_err(AppError::respond)

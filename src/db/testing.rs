@@ -52,3 +52,98 @@ pub async fn set_status(pool: &PgPool, run_id: i64, status: &str) -> Result<(), 
     .await
     .map(|_| ())
 }
+
+/// The password every [`member`] signs in with.
+pub const MEMBER_PASSWORD: &str = "correct horse battery staple";
+
+/// A user who signs in with [`MEMBER_PASSWORD`] and has `role` in the tenant
+/// (an existing user just gains the membership).
+pub async fn member(pool: &PgPool, tenant_id: i64, email: &str, role: &str) -> i64 {
+    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+        .expect("find user");
+    let user_id = match existing {
+        Some(id) => id,
+        None => sqlx::query_scalar(
+            "INSERT INTO users (name, email, password_hash) VALUES ($1, $1, $2) RETURNING id",
+        )
+        .bind(email)
+        .bind(crate::server::password::hash(MEMBER_PASSWORD).expect("hash"))
+        .fetch_one(pool)
+        .await
+        .expect("insert user"),
+    };
+    let mut conn = pool.acquire().await.expect("connection");
+    crate::db::users::set_membership(&mut conn, tenant_id, user_id, role)
+        .await
+        .expect("membership");
+    user_id
+}
+
+/// A finished `backup_set.add_policies` run of a new backup set whose one
+/// item failed, so it can be retried.
+pub async fn failed_backup_run(pool: &PgPool, tenant_id: i64, user_id: i64) -> i64 {
+    let backup_set: i64 = sqlx::query_scalar(
+        "INSERT INTO backup_sets (tenant_id, name) VALUES ($1, 'Nightly') RETURNING id",
+    )
+    .bind(tenant_id)
+    .fetch_one(pool)
+    .await
+    .expect("backup set");
+    let run: i64 = sqlx::query_scalar(
+        "INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, idempotency_key, item_ids) \
+         VALUES ($1, $2, 'backup_set', 'add_policies', md5(random()::text), $3) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(serde_json::json!({
+        "backup_set_id": backup_set,
+        "policy_ids": [987654],
+        "options": {"include_assignments": false}
+    }))
+    .fetch_one(pool)
+    .await
+    .expect("run");
+    set_status(pool, run, "running").await.expect("running");
+    sqlx::query(
+        "UPDATE bulk_operation_runs SET status = 'completed_with_errors', finished_at = now(), \
+         total_items = 1, processed_items = 1, failed = 1, \
+         failures = '[{\"reason_code\": \"policy_not_found\", \"reason\": \"The policy does not exist.\", \"item_id\": \"987654\"}]' \
+         WHERE id = $1",
+    )
+    .bind(run)
+    .execute(pool)
+    .await
+    .expect("finish");
+    run
+}
+
+/// Everything a tenant owns, as text: equal before and after means nothing
+/// of the tenant changed.
+pub async fn tenant_snapshot(pool: &PgPool, tenant_id: i64) -> String {
+    let mut out = String::new();
+    for table in [
+        "bulk_operation_runs",
+        "audit_logs",
+        "notifications",
+        "findings",
+        "backup_sets",
+        "backup_items",
+        "inventory_sync_runs",
+        "tenant_memberships",
+    ] {
+        let rows: String = sqlx::query_scalar(&format!(
+            "SELECT coalesce(json_agg(t ORDER BY t::text), '[]')::text FROM {table} t WHERE tenant_id = $1"
+        ))
+        .bind(tenant_id)
+        .fetch_one(pool)
+        .await
+        .expect("snapshot");
+        out.push_str(table);
+        out.push_str(&rows);
+        out.push('\n');
+    }
+    out
+}

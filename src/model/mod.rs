@@ -11,4 +11,4 @@ pub use failure::{group_failures, FailureEntry, FailureGroup};
 pub use operation::{operation_label, OperationKind, RunScope};
 pub use run::{parse_id, AuditEntry, RunCounters, RunDetail, RunSummary};
 pub use status::{RunStatus, StatusBucket};
-pub use tenant::{TenantChoice, TenantContext};
+pub use tenant::{safe_next, Role, SessionInfo, TenantChoice};

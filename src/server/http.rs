@@ -4,6 +4,7 @@
 use crate::app::{shell, App};
 use crate::error::AppError;
 use crate::server::state::AppState;
+use crate::server::{auth, security};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -36,6 +37,16 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(client_errors_are_4xx))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::require_sign_in,
+        ))
+        .layer(auth::session_layer(
+            state.pool.clone(),
+            state.secure_cookies,
+        ))
+        .layer(middleware::from_fn(security::same_origin_writes))
+        .layer(middleware::from_fn(security::security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -91,9 +102,19 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tracing::info!("opshub hub listening on http://{local}");
-    axum::serve(listener, router(state).into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let expired_sessions = tokio::spawn(
+        tower_sessions::ExpiredDeletion::continuously_delete_expired(
+            auth::session_store(state.pool.clone()),
+            std::time::Duration::from_secs(3600),
+        ),
+    );
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    expired_sessions.abort();
     tracing::info!("opshub hub stopped");
     Ok(())
 }

@@ -1,65 +1,20 @@
 //! The server's HTTP surface over a real socket: health, readiness, metrics,
 //! and clear 4xx answers to bad input.
 
-use super::http::router;
-use super::state::AppState;
-use leptos::config::LeptosOptions;
+use super::test_client::{spawn_server, Client};
 use sqlx::PgPool;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
-async fn spawn_server(pool: PgPool) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let options = LeptosOptions::builder()
-        .output_name("opshub")
-        .site_addr(addr)
-        .build();
-    let app = router(AppState {
-        leptos_options: options,
-        pool,
-    });
-    tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await });
-    addr
-}
-
-/// Sends one HTTP/1.1 request and returns (status, body).
-async fn request(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+/// (status, body) of a GET.
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let res = Client::new(addr).get(path).await;
+    (res.status, res.body)
 }
 
 #[sqlx::test]
 async fn health_and_readiness_answer(pool: PgPool) {
     let addr = spawn_server(pool.clone()).await;
-    assert_eq!(
-        request(addr, "GET", "/healthz", "").await,
-        (200, "ok".to_string())
-    );
-    let (status, body) = request(addr, "GET", "/readyz", "").await;
+    assert_eq!(get(addr, "/healthz").await, (200, "ok".to_string()));
+    let (status, body) = get(addr, "/readyz").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("ready"));
     // Without the migrations table the process is alive but not ready.
@@ -67,7 +22,7 @@ async fn health_and_readiness_answer(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let (status, body) = request(addr, "GET", "/readyz", "").await;
+    let (status, body) = get(addr, "/readyz").await;
     assert_eq!(status, 503);
     assert!(body.contains("migrations pending"));
 }
@@ -77,7 +32,7 @@ async fn metrics_are_served_in_the_prometheus_format(pool: PgPool) {
     let addr = spawn_server(pool).await;
     crate::server::metrics::install();
     crate::engine::metrics::run_started(crate::model::OperationKind::DriftGenerate);
-    let (status, body) = request(addr, "GET", "/metrics", "").await;
+    let (status, body) = get(addr, "/metrics").await;
     assert_eq!(status, 200);
     assert!(
         body.contains("# TYPE opshub_queue_pending_runs gauge"),
@@ -95,16 +50,31 @@ async fn server_functions_answer_bad_input_with_4xx(pool: PgPool) {
         .await
         .unwrap();
     let addr = spawn_server(pool).await;
-    let (status, body) = request(addr, "POST", "/api/runs/get", "id=abc").await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("not a valid id"));
-    let (status, _) = request(addr, "POST", "/api/runs/get", "").await;
-    assert_eq!(status, 400);
-    let (status, _) = request(addr, "POST", "/api/runs/get", "id=987654321").await;
-    assert_eq!(status, 404);
-    let (status, _) = request(addr, "POST", "/api/tenants/switch", "slug=..%2Fetc").await;
-    assert_eq!(status, 400);
-    let (status, body) = request(addr, "POST", "/api/runs/list", "").await;
-    assert_eq!(status, 200);
-    assert!(body.contains("\"status\""));
+    let c = Client::new(addr);
+    c.sign_in("olivia@contoso.example", crate::seed::demo::DEMO_PASSWORD)
+        .await;
+    let res = c.post("/api/runs/get", &[("id", "abc")]).await;
+    assert_eq!(res.status, 400, "{}", res.body);
+    assert!(res.body.contains("not a valid id"));
+    assert_eq!(c.post("/api/runs/get", &[]).await.status, 400);
+    assert_eq!(
+        c.post("/api/runs/get", &[("id", "987654321")]).await.status,
+        404
+    );
+    let long = "x".repeat(100);
+    assert_eq!(
+        c.post("/api/session/switch_tenant", &[("slug", &long)])
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        c.post("/api/session/switch_tenant", &[("slug", "../etc")])
+            .await
+            .status,
+        404
+    );
+    let res = c.post("/api/runs/list", &[]).await;
+    assert_eq!(res.status, 200);
+    assert!(res.body.contains("\"status\""));
 }

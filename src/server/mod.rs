@@ -1,11 +1,17 @@
 //! The web server: configuration, shared state, routes, and request context.
 
+pub mod auth;
 pub mod context;
 pub mod http;
 pub mod metrics;
 pub mod password;
+pub mod security;
 pub mod state;
 pub mod telemetry;
 
 #[cfg(test)]
+mod auth_tests;
+#[cfg(test)]
 mod http_tests;
+#[cfg(test)]
+pub(crate) mod test_client;

@@ -9,7 +9,11 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
             <h1>{error.title()}</h1>
             <p>{error.to_string()}</p>
             <p>
-                <a href="/runs">"Back to runs"</a>
+                {if error == AppError::Unauthorized {
+                    view! { <a href="/signin" rel="external">"Sign in again"</a> }.into_any()
+                } else {
+                    view! { <a href="/runs">"Back to runs"</a> }.into_any()
+                }}
             </p>
         </section>
     }

@@ -30,7 +30,11 @@ pub fn ProgressBar(counters: RunCounters, status: RunStatus) -> impl IntoView {
                 aria-valuenow=pct.map(|p| p.to_string())
                 aria-valuetext=label.clone()
             >
-                <div class="progress-fill" style=format!("width: {}%", pct.unwrap_or(0))></div>
+                // An SVG bar: its width is an attribute, not an inline style,
+                // so it renders under a strict Content-Security-Policy.
+                <svg class="progress-track" viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true">
+                    <rect class="progress-fill" width=pct.unwrap_or(0).to_string() height="1"></rect>
+                </svg>
             </div>
             <span class="progress-label">{label}</span>
         </div>

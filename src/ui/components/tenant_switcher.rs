@@ -1,44 +1,38 @@
-use crate::api::tenants::{current_tenant, SwitchTenant};
-use leptos::form::ActionForm;
+use crate::api::session::SwitchTenant;
+use crate::model::SessionInfo;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 
-/// Picks the tenant the hub shows. Works as a plain form without JavaScript.
+/// Picks the session's current tenant. A plain form: switching reloads the
+/// hub on the runs list of the chosen tenant, with or without JavaScript.
 #[component]
-pub fn TenantSwitcher() -> impl IntoView {
-    let switch = expect_context::<ServerAction<SwitchTenant>>();
-    let tenants = Resource::new(move || switch.version().get(), |_| current_tenant());
+pub fn TenantSwitcher(info: SessionInfo) -> impl IntoView {
+    if info.choices.len() < 2 {
+        return view! { <span class="tenant-name" data-testid="tenant-name">{info.current.name}</span> }
+            .into_any();
+    }
+    let current = info.current.slug.clone();
     view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                tenants
-                    .await
-                    .ok()
-                    .map(|ctx| {
-                        let current = ctx.current.slug.clone();
+        <form method="post" action=SwitchTenant::url() class="tenant-switcher">
+            <label for="tenant-select">"Tenant"</label>
+            <select id="tenant-select" name="slug">
+                {info
+                    .choices
+                    .into_iter()
+                    .map(|t| {
+                        let selected = t.slug == current;
                         view! {
-                            <ActionForm action=switch attr:class="tenant-switcher">
-                                <label for="tenant-select">"Tenant"</label>
-                                <select id="tenant-select" name="slug">
-                                    {ctx
-                                        .choices
-                                        .into_iter()
-                                        .map(|t| {
-                                            let selected = t.slug == current;
-                                            view! {
-                                                <option value=t.slug selected=selected>
-                                                    {t.name}
-                                                </option>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </select>
-                                <button type="submit" class="btn btn-small">
-                                    "Switch"
-                                </button>
-                            </ActionForm>
+                            <option value=t.slug selected=selected>
+                                {t.name}
+                            </option>
                         }
                     })
-            })}
-        </Transition>
+                    .collect_view()}
+            </select>
+            <button type="submit" class="btn btn-small">
+                "Switch"
+            </button>
+        </form>
     }
+    .into_any()
 }

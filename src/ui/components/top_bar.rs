@@ -1,22 +1,50 @@
 use super::tenant_switcher::TenantSwitcher;
+use crate::api::session::SignOut;
+use crate::model::{Role, SessionInfo};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
+
+/// The signed-in user, as loaded once per page load by the app root.
+pub type SessionResource = Resource<Result<SessionInfo, crate::error::AppError>>;
 
 #[component]
 pub fn TopBar() -> impl IntoView {
+    let session = expect_context::<SessionResource>();
     view! {
         <header class="top-bar">
             <nav class="container top-bar-inner" aria-label="Main">
                 <A href="/runs" attr:class="brand">
                     "opshub"
                 </A>
-                <ul class="nav-links">
-                    <li>
-                        <A href="/runs">"Runs"</A>
-                    </li>
-                </ul>
-                <TenantSwitcher />
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        session.await.ok().map(|info| view! { <SignedIn info /> })
+                    })}
+                </Transition>
             </nav>
         </header>
+    }
+}
+
+#[component]
+fn SignedIn(info: SessionInfo) -> impl IntoView {
+    let who = info.name.clone();
+    let email = info.email.clone();
+    let viewer = info.role == Role::Viewer;
+    view! {
+        <ul class="nav-links">
+            <li>
+                <A href="/runs">"Runs"</A>
+            </li>
+        </ul>
+        <div class="session-bar">
+            <TenantSwitcher info />
+            {viewer.then(|| view! { <span class="role-badge" title="You can look but not change anything">"viewer"</span> })}
+            <form method="post" action=SignOut::url() class="sign-out">
+                <span class="user-name" title=email data-testid="user-name">{who}</span>
+                <button type="submit" class="btn btn-small">"Sign out"</button>
+            </form>
+        </div>
     }
 }

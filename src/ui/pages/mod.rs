@@ -1,3 +1,4 @@
 pub mod not_found;
 pub mod run_detail;
 pub mod runs;
+pub mod sign_in;

@@ -1,5 +1,4 @@
 use crate::api::runs::get_run;
-use crate::api::tenants::SwitchTenant;
 use crate::model::time::format_duration;
 use crate::model::{AuditEntry, FailureGroup, RunDetail, RunScope};
 use crate::ui::components::{
@@ -14,16 +13,7 @@ use leptos_router::hooks::use_params_map;
 #[component]
 pub fn RunDetailPage() -> impl IntoView {
     let params = use_params_map();
-    let switch = expect_context::<ServerAction<SwitchTenant>>();
-    let run = Resource::new(
-        move || {
-            (
-                params.read().get("id").unwrap_or_default(),
-                switch.version().get(),
-            )
-        },
-        |(id, _)| get_run(id),
-    );
+    let run = Resource::new(move || params.read().get("id").unwrap_or_default(), get_run);
     view! {
         <p class="breadcrumb">
             <A href="/runs">"← All runs"</A>

@@ -1,5 +1,4 @@
 use crate::api::runs::list_runs;
-use crate::api::tenants::SwitchTenant;
 use crate::model::RunSummary;
 use crate::ui::components::{
     error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
@@ -11,12 +10,8 @@ use leptos_router::components::A;
 /// The current tenant's runs, newest first.
 #[component]
 pub fn RunsPage() -> impl IntoView {
-    let switch = expect_context::<ServerAction<SwitchTenant>>();
     let refreshes = RwSignal::new(0u32);
-    let runs = Resource::new(
-        move || (refreshes.get(), switch.version().get()),
-        |_| list_runs(),
-    );
+    let runs = Resource::new(move || refreshes.get(), |_| list_runs());
     view! {
         <Title text="Runs" />
         <div class="page-head">

@@ -1,0 +1,353 @@
+//! Signing in and out, and who is asking.
+//!
+//! Sessions live in Postgres (`user_sessions`, through `tower-sessions`); the
+//! browser holds only an opaque, HttpOnly, SameSite cookie. A session carries
+//! the user id and the current tenant id; every request resolves both against
+//! `tenant_memberships` (one query), so a removed membership or user loses
+//! access at once. Server functions take the tenant and the user from here
+//! only, never from anything the browser sends.
+
+use crate::db::tenants::Tenant;
+use crate::error::AppError;
+use crate::model::{Role, SessionInfo};
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
+use leptos::prelude::use_context;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+pub const SESSION_COOKIE: &str = "opshub_session";
+/// A session ends this long after sign-in.
+pub const SESSION_HOURS: i64 = 12;
+/// Failed sign-ins for one email within the window before it is locked.
+pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
+/// Failed sign-ins from one client address within the window.
+pub const MAX_FAILURES_PER_CLIENT: i64 = 30;
+/// The window failed sign-ins are counted in.
+pub const FAILURE_WINDOW_MINUTES: i64 = 15;
+
+const USER_KEY: &str = "user_id";
+const TENANT_KEY: &str = "tenant_id";
+
+/// The signed-in user in their current tenant.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub user_id: i64,
+    pub email: String,
+    pub name: String,
+    pub tenant: Tenant,
+    pub role: Role,
+}
+
+impl Actor {
+    /// Refuses viewers: for every path that changes state.
+    pub fn require_operator(&self) -> Result<(), AppError> {
+        if self.role.can_operate() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "viewers of {} can look but not change anything; ask an operator",
+                self.tenant.name
+            )))
+        }
+    }
+}
+
+pub fn session_store(pool: PgPool) -> PostgresStore {
+    PostgresStore::new(pool)
+        .with_schema_name("public")
+        .and_then(|s| s.with_table_name("user_sessions"))
+        .expect("static, valid identifiers")
+}
+
+/// The session cookie: HttpOnly, SameSite=Lax (sent when following a link to
+/// the hub, never on another site's POST), `Secure` when served over HTTPS.
+pub fn session_layer(pool: PgPool, secure: bool) -> SessionManagerLayer<PostgresStore> {
+    SessionManagerLayer::new(session_store(pool))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure)
+        .with_path("/")
+}
+
+fn session_failed(err: tower_sessions::session::Error) -> AppError {
+    tracing::error!(error = %err, "session store failed");
+    AppError::internal()
+}
+
+#[derive(sqlx::FromRow)]
+struct ActorRow {
+    user_id: i64,
+    email: String,
+    name: String,
+    tenant_id: i64,
+    slug: String,
+    tenant_name: String,
+    role: String,
+}
+
+impl ActorRow {
+    fn into_actor(self) -> Option<Actor> {
+        Some(Actor {
+            user_id: self.user_id,
+            email: self.email,
+            name: self.name,
+            role: Role::parse(&self.role)?,
+            tenant: Tenant {
+                id: self.tenant_id,
+                slug: self.slug,
+                name: self.tenant_name,
+            },
+        })
+    }
+}
+
+/// The user's membership in `tenant_id`, or else their first tenant.
+async fn load_actor(
+    pool: &PgPool,
+    user_id: i64,
+    tenant_id: Option<i64>,
+) -> Result<Option<Actor>, sqlx::Error> {
+    let row: Option<ActorRow> = sqlx::query_as(
+        "SELECT u.id AS user_id, u.email, u.name, t.id AS tenant_id, t.slug, t.name AS tenant_name, m.role \
+         FROM users u \
+         JOIN tenant_memberships m ON m.user_id = u.id \
+         JOIN tenants t ON t.id = m.tenant_id \
+         WHERE u.id = $1 \
+         ORDER BY (t.id = $2) IS TRUE DESC, t.name, t.id \
+         LIMIT 1",
+    )
+    .bind(user_id)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(ActorRow::into_actor))
+}
+
+/// Who this session belongs to, checked against the database. `None` when
+/// nobody is signed in, or the user lost every membership (the session is
+/// then ended).
+pub async fn resolve(pool: &PgPool, session: &Session) -> Result<Option<Actor>, AppError> {
+    let Some(user_id) = session.get::<i64>(USER_KEY).await.map_err(session_failed)? else {
+        return Ok(None);
+    };
+    let tenant_id = session
+        .get::<i64>(TENANT_KEY)
+        .await
+        .map_err(session_failed)?;
+    match load_actor(pool, user_id, tenant_id).await? {
+        Some(actor) => {
+            if tenant_id != Some(actor.tenant.id) {
+                // The membership of the remembered tenant is gone.
+                session
+                    .insert(TENANT_KEY, actor.tenant.id)
+                    .await
+                    .map_err(session_failed)?;
+            }
+            Ok(Some(actor))
+        }
+        None => {
+            session.flush().await.map_err(session_failed)?;
+            Ok(None)
+        }
+    }
+}
+
+/// The signed-in actor of the current request, as resolved by the sign-in
+/// gate. Every server function that touches tenant data starts here.
+pub fn actor() -> Result<Actor, AppError> {
+    use_context::<Parts>()
+        .and_then(|parts| parts.extensions.get::<Actor>().cloned())
+        .ok_or(AppError::Unauthorized)
+}
+
+/// The session of the current request.
+pub fn session() -> Result<Session, AppError> {
+    use_context::<Parts>()
+        .and_then(|parts| parts.extensions.get::<Session>().cloned())
+        .ok_or_else(|| {
+            tracing::error!("no session layer in front of the app");
+            AppError::internal()
+        })
+}
+
+/// The address the request came from (the TCP peer).
+pub fn client_address() -> Option<String> {
+    use_context::<Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip().to_string())
+    })
+}
+
+/// A hash to verify against when the email is unknown, so that a wrong email
+/// takes as long as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        crate::server::password::hash("decoy password, never valid").unwrap_or_default()
+    })
+}
+
+async fn verify_password(password: String, hash: Option<String>) -> Result<bool, AppError> {
+    tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
+        crate::server::password::verify(&password, &hash) && known
+    })
+    .await
+    .map_err(|err| {
+        tracing::error!(error = %err, "password check failed");
+        AppError::internal()
+    })
+}
+
+/// Refuses when the email or the client address has failed too often lately.
+async fn check_throttle(pool: &PgPool, email: &str, client: Option<&str>) -> Result<(), AppError> {
+    let (per_email, per_client, retry_secs): (i64, i64, Option<f64>) = sqlx::query_as(
+        "WITH recent AS ( \
+             SELECT email, client, failed_at FROM sign_in_failures \
+             WHERE failed_at > now() - make_interval(mins => $3) AND (email = $1 OR client = $2)) \
+         SELECT count(*) FILTER (WHERE email = $1), \
+                count(*) FILTER (WHERE client = $2), \
+                extract(epoch FROM min(failed_at) FILTER (WHERE email = $1) \
+                    + make_interval(mins => $3) - now())::float8 \
+         FROM recent",
+    )
+    .bind(email)
+    .bind(client)
+    .bind(FAILURE_WINDOW_MINUTES as i32)
+    .fetch_one(pool)
+    .await?;
+    if per_email >= MAX_FAILURES_PER_EMAIL || per_client >= MAX_FAILURES_PER_CLIENT {
+        let minutes = retry_secs
+            .map(|s| (s / 60.0).ceil().max(1.0) as i64)
+            .unwrap_or(FAILURE_WINDOW_MINUTES);
+        return Err(AppError::TooManyRequests(format!(
+            "too many failed sign-ins; try again in {minutes} minute{}",
+            if minutes == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
+}
+
+async fn record_failure(pool: &PgPool, email: &str, client: Option<&str>) -> Result<(), AppError> {
+    sqlx::query(
+        "WITH purge AS (DELETE FROM sign_in_failures WHERE failed_at < now() - interval '1 day') \
+         INSERT INTO sign_in_failures (email, client) VALUES ($1, $2)",
+    )
+    .bind(email)
+    .bind(client)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Checks the credentials and, when they match, starts a fresh session (a
+/// new id: whatever id the browser had before is never reused).
+pub async fn sign_in(
+    pool: &PgPool,
+    session: &Session,
+    email: &str,
+    password: &str,
+    client: Option<&str>,
+) -> Result<Actor, AppError> {
+    let wrong = || AppError::SignInFailed("that email and password do not match an account".into());
+    if password.len() > 1024 || email.len() > 254 {
+        return Err(AppError::BadRequest(
+            "the email or the password is too long".into(),
+        ));
+    }
+    let email = crate::db::users::normalize_email(email)
+        .map_err(|_| AppError::BadRequest("enter your email address".into()))?;
+    check_throttle(pool, &email, client).await?;
+    let user: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_optional(pool)
+            .await?;
+    let (user_id, hash) = match user {
+        Some((id, hash)) => (Some(id), Some(hash)),
+        None => (None, None),
+    };
+    let matched = verify_password(password.to_string(), hash).await?;
+    let Some(user_id) = user_id.filter(|_| matched) else {
+        record_failure(pool, &email, client).await?;
+        tracing::info!(client = client.unwrap_or("unknown"), "failed sign-in");
+        return Err(wrong());
+    };
+    let actor = load_actor(pool, user_id, None).await?.ok_or_else(|| {
+        AppError::Forbidden("this account is not a member of any tenant yet".into())
+    })?;
+    sqlx::query("DELETE FROM sign_in_failures WHERE email = $1")
+        .bind(&email)
+        .execute(pool)
+        .await?;
+    session.cycle_id().await.map_err(session_failed)?;
+    session
+        .insert(USER_KEY, actor.user_id)
+        .await
+        .map_err(session_failed)?;
+    session
+        .insert(TENANT_KEY, actor.tenant.id)
+        .await
+        .map_err(session_failed)?;
+    let ends = time::OffsetDateTime::now_utc() + time::Duration::hours(SESSION_HOURS);
+    session.set_expiry(Some(Expiry::AtDateTime(ends)));
+    tracing::info!(user_id = actor.user_id, "signed in");
+    Ok(actor)
+}
+
+/// Ends the session: removed from the store, the cookie cleared.
+pub async fn sign_out(session: &Session) -> Result<(), AppError> {
+    session.flush().await.map_err(session_failed)
+}
+
+/// Makes `slug` the session's current tenant, if the user is a member; any
+/// other tenant is "not found", whether it exists or not.
+pub async fn switch_tenant(
+    pool: &PgPool,
+    session: &Session,
+    actor: &Actor,
+    slug: &str,
+) -> Result<Actor, AppError> {
+    let tenant_id: Option<i64> = sqlx::query_scalar(
+        "SELECT t.id FROM tenants t JOIN tenant_memberships m ON m.tenant_id = t.id \
+         WHERE t.slug = $1 AND m.user_id = $2",
+    )
+    .bind(slug)
+    .bind(actor.user_id)
+    .fetch_optional(pool)
+    .await?;
+    let tenant_id = tenant_id.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "tenant '{}' does not exist",
+            slug.chars().take(63).collect::<String>()
+        ))
+    })?;
+    session
+        .insert(TENANT_KEY, tenant_id)
+        .await
+        .map_err(session_failed)?;
+    load_actor(pool, actor.user_id, Some(tenant_id))
+        .await?
+        .ok_or(AppError::Unauthorized)
+}
+
+/// What the hub shows about the signed-in user.
+pub async fn session_info(pool: &PgPool, actor: &Actor) -> Result<SessionInfo, AppError> {
+    let choices = crate::db::tenants::for_user(pool, actor.user_id).await?;
+    Ok(SessionInfo {
+        email: actor.email.clone(),
+        name: actor.name.clone(),
+        role: actor.role,
+        current: actor.tenant.choice(),
+        choices: choices.iter().map(Tenant::choice).collect(),
+    })
+}

@@ -1,0 +1,259 @@
+//! The gate in front of every page, server function and stream: who is
+//! signed in, cross-site request refusal, and the security headers.
+
+use crate::error::AppError;
+use crate::server::auth;
+use crate::server::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use tower_sessions::Session;
+
+/// The page where users sign in.
+pub const SIGN_IN_PAGE: &str = "/signin";
+/// The server function that signs in: the only API reachable signed out.
+pub const SIGN_IN_FN: &str = "/api/auth/sign_in";
+
+/// Paths served to anyone: static assets and the probes operators scrape.
+fn is_public(path: &str) -> bool {
+    path.starts_with("/pkg/")
+        || matches!(path, "/favicon.ico" | "/healthz" | "/readyz" | "/metrics")
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// Percent-encodes a path and query for use as one query parameter value.
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, Json(AppError::Unauthorized)).into_response()
+}
+
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
+        Err(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/runs")]).into_response(),
+    }
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| Some(hex(*bytes.get(i + 1)?)? * 16 + hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        match (decoded, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, b) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Lets a request through only for a signed-in user (whose `Actor` it then
+/// carries), except static assets, probes, and the sign-in page and function.
+/// Signed out, pages redirect to sign-in and APIs answer 401.
+pub async fn require_sign_in(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    if is_public(&path) {
+        return next.run(req).await;
+    }
+    let Some(session) = req.extensions().get::<Session>().cloned() else {
+        tracing::error!("no session layer in front of the sign-in gate");
+        return AppError::internal().into_response();
+    };
+    let actor = match auth::resolve(&state.pool, &session).await {
+        Ok(actor) => actor,
+        Err(err) => return err.into_response(),
+    };
+    let signing_in = path == SIGN_IN_PAGE || path == SIGN_IN_FN;
+    match actor {
+        Some(_) if path == SIGN_IN_PAGE => {
+            let next = query_param(req.uri().query(), "next");
+            see_other(&crate::model::safe_next(next.as_deref()))
+        }
+        Some(actor) => {
+            req.extensions_mut().insert(actor);
+            next.run(req).await
+        }
+        None if signing_in => next.run(req).await,
+        None if is_api(&path) => unauthorized(),
+        None => {
+            let wanted = match req.uri().query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            };
+            if wanted == "/" || wanted == "/runs" {
+                see_other(SIGN_IN_PAGE)
+            } else {
+                see_other(&format!(
+                    "{SIGN_IN_PAGE}?next={}",
+                    encode_component(&wanted)
+                ))
+            }
+        }
+    }
+}
+
+/// Refuses state-changing requests sent from another site: a POST whose
+/// `Origin` is present and is not this host is a cross-site request.
+pub async fn same_origin_writes(req: Request, next: Next) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok());
+        if let Some(origin) = origin {
+            let origin_host = origin
+                .split_once("://")
+                .map(|(_, rest)| rest)
+                .unwrap_or(origin);
+            if Some(origin_host) != host {
+                return AppError::Forbidden("cross-site requests are refused".into())
+                    .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// The Content-Security-Policy of the hub's pages: scripts only from this
+/// site or inline with this response's nonce (the hydration bootstrap and
+/// resource data), WebAssembly allowed, no inline styles, no framing.
+pub fn page_csp(nonce: Option<&str>) -> String {
+    let scripts = match nonce {
+        Some(n) => format!("'self' 'nonce-{n}' 'wasm-unsafe-eval'"),
+        None => "'self' 'wasm-unsafe-eval'".to_string(),
+    };
+    format!(
+        "default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// Headers on every response. Pages set their own CSP with the nonce; any
+/// response without one gets the policy without a nonce.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        if let Ok(value) = HeaderValue::from_str(&page_csp(None)) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    res
+}
+
+/// Sets this page's CSP with the nonce Leptos put on its inline scripts.
+/// Called while rendering, before the response head is sent.
+pub fn set_page_csp() {
+    use leptos::prelude::use_context;
+    let nonce = leptos::nonce::use_nonce();
+    if let Some(opts) = use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(value) = HeaderValue::from_str(&page_csp(nonce.as_deref())) {
+            opts.insert_header(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_and_assets_are_public_and_nothing_else() {
+        for p in [
+            "/pkg/opshub.wasm",
+            "/favicon.ico",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+        ] {
+            assert!(is_public(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/runs",
+            "/runs/1",
+            "/api/runs/list",
+            "/signin",
+            "/pkgx",
+        ] {
+            assert!(!is_public(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn sign_in_redirect_targets_round_trip() {
+        let wanted = "/runs/7?status=failed&q=a b";
+        let encoded = encode_component(wanted);
+        assert!(!encoded.contains('&') && !encoded.contains('?'));
+        let query = format!("next={encoded}&x=1");
+        assert_eq!(query_param(Some(&query), "next").as_deref(), Some(wanted));
+        assert_eq!(query_param(Some("x=1"), "next"), None);
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn the_page_policy_allows_only_nonced_inline_scripts() {
+        let csp = page_csp(Some("abc"));
+        assert!(csp.contains("script-src 'self' 'nonce-abc' 'wasm-unsafe-eval'"));
+        assert!(!csp.contains("unsafe-inline"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(!page_csp(None).contains("nonce"));
+    }
+}

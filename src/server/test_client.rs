@@ -1,0 +1,137 @@
+//! A real server on a real socket and a browser-like HTTP client (cookie
+//! jar, no automatic redirects) for tests of the HTTP surface.
+
+use super::http::router;
+use super::state::AppState;
+use leptos::config::LeptosOptions;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, ORIGIN};
+use reqwest::redirect::Policy;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+pub async fn spawn_server(pool: PgPool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = LeptosOptions::builder()
+        .output_name("opshub")
+        .site_addr(addr)
+        .build();
+    let app = router(AppState {
+        leptos_options: options,
+        pool,
+        secure_cookies: false,
+    });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    addr
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One browser: its own cookie jar.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Client {
+        Client {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        Self::read(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    /// A server function call as the hydrated app makes it: a same-origin
+    /// form-encoded POST.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post_with(path, form, &[]).await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let body: String = form
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    crate::server::security::encode_component(k),
+                    crate::server::security::encode_component(v)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let mut all = HeaderMap::new();
+        all.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        all.insert(ORIGIN, HeaderValue::from_str(&self.base).unwrap());
+        for (k, v) in headers {
+            all.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .headers(all)
+            .body(body);
+        Self::read(req).await
+    }
+
+    /// Signs in (asserting it worked).
+    pub async fn sign_in(&self, email: &str, password: &str) {
+        let res = self.try_sign_in(email, password).await;
+        assert_eq!(res.status, 200, "sign-in of {email} failed: {}", res.body);
+    }
+
+    pub async fn try_sign_in(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/auth/sign_in",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    async fn read(req: reqwest::RequestBuilder) -> Response {
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.text().await.unwrap_or_default();
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+}
