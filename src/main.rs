@@ -282,6 +282,7 @@ mod cli {
                     (workers > 0).then(|| WorkerPool::spawn(pool.clone(), engine.config(workers)));
                 let state = AppState {
                     leptos_options: conf.leptos_options,
+                    live: opshub::server::live::LiveHub::spawn(pool.clone()),
                     pool,
                     secure_cookies,
                 };

@@ -23,3 +23,18 @@ export function runRow(page: Page, operation: string, bucket: string) {
     .filter({ has: page.locator(".badge", { hasText: new RegExp(`^${bucket}$`) }) })
     .first();
 }
+
+/** The demo users (README) and their password. */
+export const OPERATOR = "olivia@contoso.example"; // operator in Contoso and Fabrikam
+export const VIEWER = "victor@contoso.example"; // viewer in Contoso
+export const FABRIKAM_OPERATOR = "frank@fabrikam.example"; // operator in Fabrikam only
+export const DEMO_PASSWORD = "opshub-demo";
+
+/** Signs in through the sign-in form and waits for the page it lands on. */
+export async function signIn(page: Page, email = OPERATOR, next?: string) {
+  await page.goto(next ? `/signin?next=${encodeURIComponent(next)}` : "/signin");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(DEMO_PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).not.toHaveURL(/\/signin/);
+}

@@ -1,7 +1,9 @@
 import { expect, test } from "@playwright/test";
+import { signIn } from "./helpers";
 
 // Read paths work as server-rendered HTML, with JavaScript disabled.
 test("the runs list and a run's detail render without JavaScript", async ({ page }) => {
+  await signIn(page);
   await page.goto("/runs");
   const rows = page.locator("table.runs-table tbody tr");
   expect(await rows.count()).toBeGreaterThanOrEqual(14);
@@ -11,4 +13,26 @@ test("the runs list and a run's detail render without JavaScript", async ({ page
   await rows.first().getByRole("link").click();
   await expect(page.getByRole("heading", { level: 1 })).toHaveText(/^Run #\d+ · /);
   await expect(page.getByRole("heading", { name: "Audit trail" })).toBeVisible();
+});
+
+test("signing in, switching tenant and signing out work as plain forms", async ({ page }) => {
+  await page.goto("/signin");
+  await page.getByLabel("Email").fill("olivia@contoso.example");
+  await page.getByLabel("Password").fill("not the password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByTestId("sign-in-error")).toHaveText(
+    "that email and password do not match an account",
+  );
+
+  await signIn(page, "olivia@contoso.example", "/runs?from=no-js");
+  await expect(page).toHaveURL(/\/runs\?from=no-js$/);
+  await page.locator("#tenant-select").selectOption("fabrikam");
+  await page.getByRole("button", { name: "Switch" }).click();
+  await expect(page.locator("#tenant-select")).toHaveValue("fabrikam");
+  await expect(page.locator("table.runs-table tbody")).toContainText("Frank Operator");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page).toHaveURL(/\/signin$/);
+  await page.goto("/runs");
+  await expect(page).toHaveURL(/\/signin$/);
 });

@@ -1,5 +1,9 @@
 import { expect, test } from "@playwright/test";
-import { collectErrors, runRow, waitForHydration } from "./helpers";
+import { collectErrors, runRow, signIn, waitForHydration } from "./helpers";
+
+test.beforeEach(async ({ page }) => {
+  await signIn(page);
+});
 
 test.describe("runs list", () => {
   test("shows the seeded runs newest first with their status buckets", async ({ page }) => {
@@ -45,26 +49,6 @@ test.describe("runs list", () => {
     await expect(page.getByTestId("refresh-count")).toHaveText("Refreshed 1×");
     await expect(page.locator("table.runs-table tbody tr").first()).toBeVisible();
     expect(errors).toEqual([]);
-  });
-
-  test("switching tenant shows only that tenant's runs", async ({ page }) => {
-    await page.goto("/runs");
-    await waitForHydration(page);
-    await expect(page.locator("#tenant-select")).toHaveValue("contoso");
-    await expect(page.locator("table.runs-table tbody")).not.toContainText("Frank Operator");
-
-    await page.locator("#tenant-select").selectOption("fabrikam");
-    await page.getByRole("button", { name: "Switch" }).click();
-    await expect(page.locator("table.runs-table tbody")).toContainText("Frank Operator");
-    await expect(page.locator("#tenant-select")).toHaveValue("fabrikam");
-
-    // The choice sticks across a reload; switch back for the other tests.
-    await page.reload();
-    await expect(page.locator("#tenant-select")).toHaveValue("fabrikam");
-    await waitForHydration(page);
-    await page.locator("#tenant-select").selectOption("contoso");
-    await page.getByRole("button", { name: "Switch" }).click();
-    await expect(page.locator("table.runs-table tbody")).not.toContainText("Frank Operator");
   });
 });
 

@@ -219,7 +219,12 @@ pub async fn notify_run(
         None,
     )
     .await?;
-    announce_run(conn, tenant_id, run_id, "notification").await
+    // Everyone watching the tenant sees the status change; only the
+    // initiator gets the new notification.
+    let change = if status.is_active() { "queued" } else { "finished" };
+    announce_run(&mut *conn, tenant_id, run_id, change).await?;
+    let payload = json!({"tenant_id": tenant_id, "run_id": run_id, "event": "notification", "user_id": r.user_id});
+    announce(conn, EVENTS_CHANNEL, &payload.to_string()).await
 }
 
 /// NOTIFY inside the transaction: delivered only if it commits.
@@ -420,18 +425,22 @@ pub async fn claim_runs(
              SELECT tenant_id, id FROM bulk_operation_runs WHERE status = 'pending' \
                AND NOT EXISTS (SELECT 1 FROM stale) \
              ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED), \
-         pick AS (SELECT tenant_id, id FROM stale UNION ALL SELECT tenant_id, id FROM pending) \
-         UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \
-             lease_owner = $1 || '/' || gen_random_uuid(), \
-             lease_expires_at = now() + make_interval(secs => $2), heartbeat_at = now(), \
-             attempts = r.attempts + 1 \
-         FROM pick WHERE r.tenant_id = pick.tenant_id AND r.id = pick.id \
-         RETURNING r.tenant_id, r.id, r.user_id, r.resource, r.action, r.item_ids, r.total_items, r.lease_owner, \
-                   r.processed_items, r.attempts",
+         pick AS (SELECT tenant_id, id FROM stale UNION ALL SELECT tenant_id, id FROM pending), \
+         claimed AS ( \
+             UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \
+                 lease_owner = $1 || '/' || gen_random_uuid(), \
+                 lease_expires_at = now() + make_interval(secs => $2), heartbeat_at = now(), \
+                 attempts = r.attempts + 1 \
+             FROM pick WHERE r.tenant_id = pick.tenant_id AND r.id = pick.id \
+             RETURNING r.tenant_id, r.id, r.user_id, r.resource, r.action, r.item_ids, r.total_items, r.lease_owner, \
+                       r.processed_items, r.attempts) \
+         SELECT c.* FROM claimed c \
+         WHERE pg_notify($4, json_build_object('tenant_id', c.tenant_id, 'run_id', c.id, 'event', 'started')::text) IS NOT NULL",
     )
     .bind(worker)
     .bind(lease_secs)
     .bind(limit.max(1))
+    .bind(EVENTS_CHANNEL)
     .fetch_all(pool)
     .await?;
     // Kinds this build does not know stay claimed until their lease expires

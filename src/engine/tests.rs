@@ -644,3 +644,31 @@ async fn bad_start_requests_are_refused_and_write_nothing(pool: PgPool) {
         assert_eq!(n, 0, "{table}");
     }
 }
+
+#[sqlx::test]
+async fn claiming_a_run_announces_that_it_started(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 1).await;
+    let run = crate::db::testing::pending_run(&pool, fx.tenant, fx.operator, None)
+        .await
+        .unwrap();
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .unwrap();
+    listener
+        .listen(crate::engine::queue::EVENTS_CHANNEL)
+        .await
+        .unwrap();
+    let claimed = crate::engine::queue::claim_runs(&pool, "test", 30.0, 5)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let note = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+        .await
+        .expect("an event within 5 s")
+        .unwrap();
+    let event: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+    assert_eq!(
+        event,
+        json!({"tenant_id": fx.tenant, "run_id": run, "event": "started"})
+    );
+}

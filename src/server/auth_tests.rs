@@ -321,3 +321,21 @@ async fn state_changes_only_by_same_site_post(pool: PgPool) {
         before
     );
 }
+
+#[sqlx::test]
+async fn a_failed_plain_form_sign_in_returns_to_the_form_with_the_error(pool: PgPool) {
+    let addr = spawn_server(pool.clone()).await;
+    let c = Client::new(addr);
+    let referer = format!("http://{addr}/signin?next=/runs");
+    let res = c
+        .post_with(
+            "/api/auth/sign_in",
+            &[("email", "ann@acme.example"), ("password", "wrong")],
+            &[("accept", "text/html"), ("referer", &referer)],
+        )
+        .await;
+    assert_eq!(res.status, 302, "{}", res.body);
+    let location = res.header("location").unwrap();
+    assert!(location.starts_with(&referer), "{location}");
+    assert!(location.contains("__err="), "{location}");
+}

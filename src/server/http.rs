@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::server::metrics::render))
+        .route("/api/events", get(crate::server::live::events))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -78,3 +78,77 @@ async fn server_functions_answer_bad_input_with_4xx(pool: PgPool) {
     assert_eq!(res.status, 200);
     assert!(res.body.contains("\"status\""));
 }
+
+/// Reads the event stream until `want` shows up (or 10 s pass); returns
+/// everything read.
+async fn read_events_until(res: &mut reqwest::Response, want: &str) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.contains(want) {
+        match tokio::time::timeout_at(deadline, res.chunk()).await {
+            Ok(Ok(Some(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            _ => break,
+        }
+    }
+    seen
+}
+
+#[sqlx::test]
+async fn the_event_stream_carries_only_the_own_tenants_and_users_events(pool: PgPool) {
+    use crate::db::testing::{member, pending_run, tenant, MEMBER_PASSWORD};
+    let acme = tenant(&pool, "acme").await;
+    let globex = tenant(&pool, "globex").await;
+    let ann = member(&pool, acme, "ann@acme.example", "operator").await;
+    let bob = member(&pool, acme, "bob@acme.example", "operator").await;
+    let gus = member(&pool, globex, "gus@globex.example", "operator").await;
+    let addr = spawn_server(pool.clone()).await;
+
+    assert_eq!(
+        Client::new(addr).get("/api/events").await.status,
+        401,
+        "signed out, the stream is refused"
+    );
+
+    let c = Client::new(addr);
+    c.sign_in("ann@acme.example", MEMBER_PASSWORD).await;
+    let mut stream = c.stream("/api/events").await;
+    assert_eq!(stream.status().as_u16(), 200);
+    assert_eq!(
+        stream.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    assert!(read_events_until(&mut stream, "event: ready").await.contains("event: ready"));
+
+    // Another tenant's run and another user's notification stay away;
+    // the own tenant's run event arrives.
+    let globex_run = pending_run(&pool, globex, gus, None).await.unwrap();
+    let bobs_run = pending_run(&pool, acme, bob, None).await.unwrap();
+    for (tenant_id, user_id, run_id) in [(globex, gus, globex_run), (acme, bob, bobs_run)] {
+        crate::engine::cancel(&pool, tenant_id, user_id, run_id)
+            .await
+            .unwrap();
+    }
+    let anns_run = pending_run(&pool, acme, ann, None).await.unwrap();
+    crate::engine::cancel(&pool, acme, ann, anns_run).await.unwrap();
+    let seen = read_events_until(
+        &mut stream,
+        &format!("\"run_id\":{anns_run},\"event\":\"notification\""),
+    )
+    .await;
+    assert!(
+        seen.contains(&format!("\"run_id\":{anns_run},\"event\":\"notification\"")),
+        "{seen}"
+    );
+    assert!(
+        seen.contains(&format!("\"run_id\":{bobs_run},\"event\":\"finished\"")),
+        "a run event of the own tenant arrives, whoever started the run: {seen}"
+    );
+    assert!(
+        !seen.contains(&format!("\"run_id\":{bobs_run},\"event\":\"notification\"")),
+        "another user's notification leaked: {seen}"
+    );
+    assert!(
+        !seen.contains(&format!("\"run_id\":{globex_run}")),
+        "another tenant's event leaked: {seen}"
+    );
+}

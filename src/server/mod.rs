@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod context;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod password;
 pub mod security;

@@ -10,6 +10,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Mark the session cookie `Secure` (the hub is served over HTTPS).
     pub secure_cookies: bool,
+    /// Fans `NOTIFY` events out to the open event streams.
+    pub live: crate::server::live::LiveHub,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -19,6 +19,7 @@ pub async fn spawn_server(pool: PgPool) -> SocketAddr {
         .build();
     let app = router(AppState {
         leptos_options: options,
+        live: crate::server::live::LiveHub::spawn(pool.clone()),
         pool,
         secure_cookies: false,
     });
@@ -64,6 +65,15 @@ impl Client {
 
     pub async fn get(&self, path: &str) -> Response {
         Self::read(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    /// A GET whose body is read as it arrives (event streams).
+    pub async fn stream(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// A server function call as the hydrated app makes it: a same-origin
