@@ -43,12 +43,20 @@ export default defineConfig({
         stderr: "pipe",
       }
     : undefined,
+  // Read-only specs first, on the demo data as seeded; then the specs that
+  // start, cancel and retry runs and run workers.
   projects: [
-    { name: "chromium", use: chromium, testIgnore: /no-js\.spec\.ts/ },
+    { name: "chromium", use: chromium, testIgnore: /(no-js|actions)\.spec\.ts/ },
     {
       name: "chromium-no-js",
       use: { ...chromium, javaScriptEnabled: false },
       testMatch: /no-js\.spec\.ts/,
+    },
+    {
+      name: "chromium-actions",
+      use: chromium,
+      testMatch: /actions\.spec\.ts/,
+      dependencies: ["chromium", "chromium-no-js"],
     },
   ],
 });

@@ -2,7 +2,8 @@
 
 use crate::ui::components::top_bar::{SessionResource, TopBar};
 use crate::ui::pages::{
-    not_found::NotFound, run_detail::RunDetailPage, runs::RunsPage, sign_in::SignInPage,
+    not_found::NotFound, notifications::NotificationsPage, run_detail::RunDetailPage,
+    runs::RunsPage, sign_in::SignInPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -49,6 +50,8 @@ pub fn App() -> impl IntoView {
         },
     );
     provide_context(session);
+    crate::ui::live::Live::provide();
+    crate::ui::components::bell::ReadActions::get();
 
     // Marks the document once the browser has taken over, so tests (and
     // styles) can tell a hydrated page from server-rendered HTML.
@@ -72,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=RunsPage ssr=SsrMode::Async />
                     <Route path=path!("/runs") view=RunsPage ssr=SsrMode::Async />
                     <Route path=path!("/runs/:id") view=RunDetailPage ssr=SsrMode::Async />
+                    <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

@@ -1,3 +1,4 @@
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { expect, Page } from "@playwright/test";
 
 /** Waits until the WASM app has hydrated the page (it marks <body>). */
@@ -37,4 +38,81 @@ export async function signIn(page: Page, email = OPERATOR, next?: string) {
   await page.getByLabel("Password").fill(DEMO_PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).not.toHaveURL(/\/signin/);
+}
+
+function e2eEnv() {
+  const url = process.env.OPSHUB_E2E_DATABASE_URL;
+  const bin = process.env.OPSHUB_BIN;
+  if (!url || !bin) throw new Error("OPSHUB_E2E_DATABASE_URL and OPSHUB_BIN must be set (scripts/e2e sets them)");
+  return { url, bin, env: { ...process.env, DATABASE_URL: url, RUST_LOG: "warn" } };
+}
+
+/** Runs the opshub CLI against the test database; returns its output. */
+export function cli(...args: string[]): string {
+  const { bin, env } = e2eEnv();
+  return execFileSync(bin, args, { env, encoding: "utf8" });
+}
+
+/** One value from the test database. */
+export function sql(query: string): string {
+  const { url } = e2eEnv();
+  return execFileSync("psql", [url, "-Atc", query], { encoding: "utf8" }).trim();
+}
+
+/** Starts an add-policies run in Contoso as Olivia, with one missing policy
+ * (`missing` makes the scope unique, so it never joins another run). */
+export function startBackupRun(missing: number): number {
+  const set = sql(
+    "SELECT b.id FROM backup_sets b JOIN tenants t ON t.id = b.tenant_id WHERE t.slug = 'contoso' ORDER BY b.id LIMIT 1",
+  );
+  const policies = sql(
+    "SELECT string_agg(id::text, ',') FROM (SELECT p.id FROM policies p JOIN tenants t ON t.id = p.tenant_id WHERE t.slug = 'contoso' ORDER BY p.id LIMIT 3) x",
+  )
+    .split(",")
+    .map(Number);
+  const out = cli(
+    "start",
+    "backup_set.add_policies",
+    "--tenant",
+    "contoso",
+    "--user",
+    OPERATOR,
+    "--scope",
+    JSON.stringify({ backup_set_id: Number(set), policy_ids: [...policies, missing] }),
+  );
+  const m = /run (\d+)/.exec(out);
+  if (!m) throw new Error(`unexpected output of opshub start: ${out}`);
+  return Number(m[1]);
+}
+
+/** A worker process executing runs until stopped. */
+export class Worker {
+  private proc: ChildProcess;
+  constructor() {
+    const { bin, env } = e2eEnv();
+    this.proc = spawn(bin, ["worker", "--concurrency", "2", "--poll-ms", "200"], { env, stdio: "ignore" });
+  }
+  async stop() {
+    if (this.proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.proc.once("exit", resolve));
+    this.proc.kill("SIGTERM");
+    await exited;
+  }
+}
+
+/** Waits until no run of any tenant is queued or running. */
+export async function waitForIdleQueue() {
+  await expect
+    .poll(() => sql("SELECT count(*) FROM bulk_operation_runs WHERE status IN ('pending', 'running')"), {
+      timeout: 30_000,
+    })
+    .toBe("0");
+}
+
+/** The bell's unread count (0 when the badge is hidden). */
+export async function unreadCount(page: Page): Promise<number> {
+  const badge = page.getByTestId("bell-count");
+  if (!(await badge.isVisible())) return 0;
+  const text = (await badge.textContent()) ?? "";
+  return Number(text.replace(/\D/g, "")) || 0;
 }

@@ -26,6 +26,8 @@ struct Ids {
     slug: String,
     pending_run: i64,
     failed_run: i64,
+    /// A notification of the tenant's operator.
+    notification: String,
 }
 
 struct Probe {
@@ -86,6 +88,30 @@ const PROBES: &[Probe] = &[
         takes_ids: true,
     },
     Probe {
+        path: "/api/notifications/bell",
+        access: Access::Read,
+        args: none,
+        takes_ids: false,
+    },
+    Probe {
+        path: "/api/notifications/list",
+        access: Access::Read,
+        args: none,
+        takes_ids: false,
+    },
+    Probe {
+        path: "/api/notifications/mark_read",
+        access: Access::Read,
+        args: |ids| vec![("id", ids.notification.clone())],
+        takes_ids: true,
+    },
+    Probe {
+        path: "/api/notifications/mark_all_read",
+        access: Access::Read,
+        args: none,
+        takes_ids: false,
+    },
+    Probe {
         path: "/api/runs/cancel",
         access: Access::Operate,
         args: |ids| vec![("id", ids.pending_run.to_string())],
@@ -114,12 +140,24 @@ async fn world(pool: &PgPool) -> World {
         let t = tenant(pool, slug).await;
         let op = member(pool, t, &format!("op@{slug}.example"), "operator").await;
         member(pool, t, &format!("viewer@{slug}.example"), "viewer").await;
+        let pending = pending_run(pool, t, op, Some(&format!("{slug}-queued")))
+            .await
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        crate::engine::queue::notify_run(&mut conn, t, pending)
+            .await
+            .unwrap();
+        let notification: uuid::Uuid =
+            sqlx::query_scalar("SELECT id FROM notifications WHERE tenant_id = $1")
+                .bind(t)
+                .fetch_one(pool)
+                .await
+                .unwrap();
         let ids = Ids {
             slug: slug.to_string(),
-            pending_run: pending_run(pool, t, op, Some(&format!("{slug}-queued")))
-                .await
-                .unwrap(),
+            pending_run: pending,
             failed_run: failed_backup_run(pool, t, op).await,
+            notification: notification.to_string(),
         };
         made.push((t, ids));
     }
@@ -171,7 +209,11 @@ async fn another_tenants_ids_are_not_found_and_change_nothing(pool: PgPool) {
     let w = world(&pool).await;
     let addr = spawn_server(pool.clone()).await;
     let b_before = tenant_snapshot(&pool, w.b).await;
-    let foreign_keys = ["tenant-b-queued", "tenant-b.example", "Nightly"];
+    let foreign_keys = [
+        "tenant-b-queued".to_string(),
+        "tenant-b.example".to_string(),
+        w.b_ids.notification.clone(),
+    ];
     for probe in PROBES.iter().filter(|p| p.access != Access::Public) {
         // A fresh operator session of tenant A for every probe (sign-out
         // and switching tenant change the session).
@@ -187,13 +229,14 @@ async fn another_tenants_ids_are_not_found_and_change_nothing(pool: PgPool) {
                 slug: "no-such-tenant".into(),
                 pending_run: 999_999_999,
                 failed_run: 999_999_998,
+                notification: uuid::Uuid::new_v4().to_string(),
             };
             let unknown = call(&a_operator, probe, &missing).await;
             assert_eq!(unknown.status, 404, "{}", probe.path);
         } else {
-            for key in foreign_keys {
+            for key in &foreign_keys {
                 assert!(
-                    !res.body.contains(key),
+                    !res.body.contains(key.as_str()),
                     "{} leaked tenant B's {key}: {}",
                     probe.path,
                     res.body

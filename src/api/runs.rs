@@ -59,8 +59,8 @@ pub async fn cancel_run(id: String) -> Result<(), AppError> {
     .map_err(AppError::respond)
 }
 
-/// Starts a new run over the failed items of a finished run and returns the
-/// new run's id. Operators only.
+/// Starts a new run over the failed items of a finished run, returns the
+/// new run's id and sends the browser there. Operators only.
 #[server(prefix = "/api", endpoint = "runs/retry")]
 pub async fn retry_run(id: String) -> Result<i64, AppError> {
     use crate::server::{auth, context};
@@ -75,6 +75,8 @@ pub async fn retry_run(id: String) -> Result<i64, AppError> {
             run_id,
         )
         .await?;
+        // The hydrated app follows this to the new run; a plain form too.
+        leptos_axum::redirect(&format!("/runs/{}", started.run_id));
         Ok(started.run_id)
     }
     .await

@@ -1,6 +1,7 @@
 //! Storage: the Postgres pool, migrations, and queries by table family.
 
 pub mod audit;
+pub mod notifications;
 pub mod runs;
 pub mod tenants;
 pub mod users;

@@ -90,6 +90,7 @@ struct DetailExtras {
     attempts: i32,
     deduplicated_starts: i32,
     updated_at: DateTime<Utc>,
+    cancel_requested: bool,
     backup_set_name: Option<String>,
 }
 
@@ -111,7 +112,7 @@ pub async fn find_detail(
     // The backup set's name is looked up in the same tenant only.
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS}, r.item_ids, r.failures, r.attempts, r.deduplicated_starts, r.updated_at, \
-                bs.name AS backup_set_name \
+                r.cancel_requested_at IS NOT NULL AS cancel_requested, bs.name AS backup_set_name \
          FROM bulk_operation_runs r JOIN users u ON u.id = r.user_id \
          LEFT JOIN backup_sets bs ON bs.tenant_id = r.tenant_id \
               AND r.resource = 'backup_set' \
@@ -165,6 +166,7 @@ pub async fn find_detail(
         attempts: extras.attempts,
         deduplicated_starts: extras.deduplicated_starts,
         updated_at: extras.updated_at,
+        cancel_requested: extras.cancel_requested,
     }))
 }
 

@@ -221,7 +221,11 @@ pub async fn notify_run(
     .await?;
     // Everyone watching the tenant sees the status change; only the
     // initiator gets the new notification.
-    let change = if status.is_active() { "queued" } else { "finished" };
+    let change = if status.is_active() {
+        "queued"
+    } else {
+        "finished"
+    };
     announce_run(&mut *conn, tenant_id, run_id, change).await?;
     let payload = json!({"tenant_id": tenant_id, "run_id": run_id, "event": "notification", "user_id": r.user_id});
     announce(conn, EVENTS_CHANNEL, &payload.to_string()).await

@@ -1,6 +1,7 @@
 //! Types and pure logic shared by the server and the browser. No server crates.
 
 pub mod failure;
+pub mod notification;
 pub mod operation;
 pub mod run;
 pub mod status;
@@ -8,6 +9,7 @@ pub mod tenant;
 pub mod time;
 
 pub use failure::{group_failures, FailureEntry, FailureGroup};
+pub use notification::{Bell, NotificationItem, NotificationPage};
 pub use operation::{operation_label, OperationKind, RunScope};
 pub use run::{parse_id, AuditEntry, RunCounters, RunDetail, RunSummary};
 pub use status::{RunStatus, StatusBucket};

@@ -112,11 +112,28 @@ pub struct RunDetail {
     pub attempts: i32,
     pub deduplicated_starts: i32,
     pub updated_at: DateTime<Utc>,
+    /// An operator asked a running run to stop; its worker ends it shortly.
+    pub cancel_requested: bool,
 }
 
 impl RunDetail {
     pub fn failure_groups(&self) -> Vec<FailureGroup> {
         group_failures(&self.failures)
+    }
+
+    /// Queued, or running and not yet asked to stop.
+    pub fn can_cancel(&self) -> bool {
+        self.summary.status.is_active() && !self.cancel_requested
+    }
+
+    /// Finished, itemized, with failed items to run again.
+    pub fn can_retry(&self) -> bool {
+        !self.summary.status.is_active()
+            && matches!(self.scope, RunScope::BackupSetAddPolicies { .. })
+            && self
+                .failures
+                .iter()
+                .any(|f| !f.skipped && f.item_id.is_some())
     }
 }
 

@@ -117,7 +117,9 @@ async fn the_event_stream_carries_only_the_own_tenants_and_users_events(pool: Pg
         stream.headers()["content-type"].to_str().unwrap(),
         "text/event-stream"
     );
-    assert!(read_events_until(&mut stream, "event: ready").await.contains("event: ready"));
+    assert!(read_events_until(&mut stream, "event: ready")
+        .await
+        .contains("event: ready"));
 
     // Another tenant's run and another user's notification stay away;
     // the own tenant's run event arrives.
@@ -129,7 +131,9 @@ async fn the_event_stream_carries_only_the_own_tenants_and_users_events(pool: Pg
             .unwrap();
     }
     let anns_run = pending_run(&pool, acme, ann, None).await.unwrap();
-    crate::engine::cancel(&pool, acme, ann, anns_run).await.unwrap();
+    crate::engine::cancel(&pool, acme, ann, anns_run)
+        .await
+        .unwrap();
     let seen = read_events_until(
         &mut stream,
         &format!("\"run_id\":{anns_run},\"event\":\"notification\""),

@@ -1,4 +1,5 @@
 //! Pages and the components they are built from.
 
 pub mod components;
+pub mod live;
 pub mod pages;

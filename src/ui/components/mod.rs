@@ -1,3 +1,4 @@
+pub mod bell;
 pub mod error_panel;
 pub mod progress;
 pub mod status_badge;

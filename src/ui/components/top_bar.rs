@@ -1,3 +1,4 @@
+use super::bell::NotificationBell;
 use super::tenant_switcher::TenantSwitcher;
 use crate::api::session::SignOut;
 use crate::model::{Role, SessionInfo};
@@ -32,6 +33,8 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
     let who = info.name.clone();
     let email = info.email.clone();
     let viewer = info.role == Role::Viewer;
+    let live = crate::ui::live::Live::get();
+    Effect::new(move |_| live.start());
     view! {
         <ul class="nav-links">
             <li>
@@ -39,6 +42,15 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
             </li>
         </ul>
         <div class="session-bar">
+            <span
+                class="live-dot"
+                class:connected=move || live.connected.get()
+                data-testid="live-status"
+                title=move || if live.connected.get() { "Live: updates arrive as they happen" } else { "Not live: reconnecting" }
+            >
+                <span class="visually-hidden">{move || if live.connected.get() { "live" } else { "offline" }}</span>
+            </span>
+            <NotificationBell />
             <TenantSwitcher info />
             {viewer.then(|| view! { <span class="role-badge" title="You can look but not change anything">"viewer"</span> })}
             <form method="post" action=SignOut::url() class="sign-out">

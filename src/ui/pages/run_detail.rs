@@ -1,4 +1,4 @@
-use crate::api::runs::get_run;
+use crate::api::runs::{get_run, CancelRun, RetryRun};
 use crate::model::time::format_duration;
 use crate::model::{AuditEntry, FailureGroup, RunDetail, RunScope};
 use crate::ui::components::{
@@ -53,7 +53,9 @@ fn RunView(detail: RunDetail) -> impl IntoView {
             <header class="page-head">
                 <h1>{title}</h1>
                 <StatusBadge status=s.status />
+                {detail.cancel_requested.then(|| view! { <span class="muted" data-testid="cancel-requested">"stopping…"</span> })}
             </header>
+            <RunActionsView run_id=s.id can_cancel=detail.can_cancel() can_retry=detail.can_retry() />
             <section class="panel" aria-labelledby="progress-heading">
                 <h2 id="progress-heading">"Progress"</h2>
                 <div aria-live="polite">
@@ -296,4 +298,99 @@ fn AuditView(entries: Vec<AuditEntry>) -> impl IntoView {
             }}
         </section>
     }
+}
+
+/// The run page's actions; the page refetches when one completes.
+#[derive(Clone, Copy)]
+struct RunActions {
+    cancel: ServerAction<CancelRun>,
+    retry: ServerAction<RetryRun>,
+}
+
+/// Cancel and retry, each behind a confirmation (a disclosure, so it works
+/// without JavaScript too), disabled for viewers.
+#[component]
+fn RunActionsView(run_id: i64, can_cancel: bool, can_retry: bool) -> impl IntoView {
+    let actions = expect_context::<RunActions>();
+    let session = expect_context::<crate::ui::components::top_bar::SessionResource>();
+    if !can_cancel && !can_retry {
+        return ().into_any();
+    }
+    let error = move || {
+        actions
+            .cancel
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .or_else(|| actions.retry.value().get().and_then(|r| r.err()))
+    };
+    view! {
+        <section class="run-actions" aria-label="Actions">
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let operator = session.await.map(|s| s.role.can_operate()).unwrap_or(false);
+                    let why = (!operator).then_some("Viewers can look but not change anything");
+                    view! {
+                        {can_cancel.then(|| view! {
+                            <Confirm
+                                label="Cancel run…"
+                                question=format!("Cancel run #{run_id}? A queued run stops at once; a running one stops after its current batch and keeps the work done.")
+                                disabled_because=why
+                                testid="cancel-run"
+                            >
+                                <ActionForm action=actions.cancel>
+                                    <input type="hidden" name="id" value=run_id.to_string() />
+                                    <button type="submit" class="btn btn-danger" disabled=!operator>"Yes, cancel the run"</button>
+                                </ActionForm>
+                            </Confirm>
+                        })}
+                        {can_retry.then(|| view! {
+                            <Confirm
+                                label="Retry failed items…"
+                                question=format!("Start a new run for the failed items of run #{run_id}?")
+                                disabled_because=why
+                                testid="retry-run"
+                            >
+                                <ActionForm action=actions.retry>
+                                    <input type="hidden" name="id" value=run_id.to_string() />
+                                    <button type="submit" class="btn btn-primary" disabled=!operator>"Yes, retry them"</button>
+                                </ActionForm>
+                            </Confirm>
+                        })}
+                    }
+                })}
+            </Transition>
+            {move || error().map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
+        </section>
+    }
+    .into_any()
+}
+
+/// A button that opens a confirmation holding the real action.
+#[component]
+fn Confirm(
+    label: &'static str,
+    question: String,
+    disabled_because: Option<&'static str>,
+    testid: &'static str,
+    children: Children,
+) -> impl IntoView {
+    if let Some(why) = disabled_because {
+        return view! {
+            <button type="button" class="btn" disabled=true title=why data-testid=testid>
+                {label.trim_end_matches('…')}
+            </button>
+        }
+        .into_any();
+    }
+    view! {
+        <details class="confirm" data-testid=testid>
+            <summary class="btn">{label}</summary>
+            <div class="confirm-panel" role="group" aria-label=label>
+                <p>{question}</p>
+                {children()}
+            </div>
+        </details>
+    }
+    .into_any()
 }

@@ -11,7 +11,8 @@ use leptos_router::components::A;
 #[component]
 pub fn RunsPage() -> impl IntoView {
     let refreshes = RwSignal::new(0u32);
-    let runs = Resource::new(move || refreshes.get(), |_| list_runs());
+    let live = crate::ui::live::Live::get();
+    let runs = Resource::new(move || (refreshes.get(), live.runs.get()), |_| list_runs());
     view! {
         <Title text="Runs" />
         <div class="page-head">

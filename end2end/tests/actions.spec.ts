@@ -1,0 +1,120 @@
+import { expect, test } from "@playwright/test";
+import {
+  collectErrors,
+  runRow,
+  signIn,
+  startBackupRun,
+  unreadCount,
+  VIEWER,
+  waitForHydration,
+  waitForIdleQueue,
+  Worker,
+} from "./helpers";
+
+// These specs change the demo data: they run after the read-only ones.
+test.describe.configure({ mode: "serial" });
+
+test("a viewer sees cancel and retry disabled", async ({ page }) => {
+  await signIn(page, VIEWER);
+  const row = runRow(page, "Add policies to backup set", "partially succeeded");
+  await row.getByRole("link").click();
+  await waitForHydration(page);
+  const retry = page.getByTestId("retry-run");
+  await expect(retry).toBeDisabled();
+  await expect(retry).toHaveAttribute("title", /Viewers can look/);
+});
+
+test("cancel a running run: it is asked to stop and its worker ends it", async ({ page }) => {
+  const errors = collectErrors(page);
+  await signIn(page);
+  // A seeded running run whose worker died; no worker runs yet.
+  const row = runRow(page, "Add policies to backup set", "running");
+  const runId = await row.getAttribute("data-run-id");
+  await row.getByRole("link").click();
+  await waitForHydration(page);
+  await page.getByTestId("cancel-run").locator("summary").click();
+  await page.getByRole("button", { name: "Yes, cancel the run" }).click();
+  await expect(page.getByTestId("cancel-requested")).toBeVisible();
+  await expect(page.getByTestId("cancel-run")).toHaveCount(0);
+
+  // A worker recovers the run, sees the request and ends it: the page
+  // follows live.
+  const worker = new Worker();
+  try {
+    await expect(page.locator(".run-detail .badge").first()).toHaveText("failed", { timeout: 20_000 });
+    await expect(page.locator(".run-detail .badge").first()).toHaveAttribute("data-status", "aborted");
+    await waitForIdleQueue();
+  } finally {
+    await worker.stop();
+  }
+  await expect(page).toHaveURL(new RegExp(`/runs/${runId}$`));
+  expect(errors).toEqual([]);
+});
+
+test("cancel a queued run", async ({ page }) => {
+  const runId = startBackupRun(910001);
+  await signIn(page, undefined, `/runs/${runId}`);
+  await waitForHydration(page);
+  await expect(page.locator(".run-detail .badge").first()).toHaveText("queued");
+  await page.getByTestId("cancel-run").locator("summary").click();
+  await page.getByRole("button", { name: "Yes, cancel the run" }).click();
+  await expect(page.locator(".run-detail .badge").first()).toHaveAttribute("data-status", "aborted");
+});
+
+test("retry failed items and land on the new run", async ({ page }) => {
+  await signIn(page);
+  const row = runRow(page, "Add policies to backup set", "partially succeeded");
+  const oldId = Number(await row.getAttribute("data-run-id"));
+  await row.getByRole("link").click();
+  await waitForHydration(page);
+  await page.getByTestId("retry-run").locator("summary").click();
+  await page.getByRole("button", { name: "Yes, retry them" }).click();
+  await expect(page).not.toHaveURL(new RegExp(`/runs/${oldId}$`));
+  await expect(page).toHaveURL(/\/runs\/\d+$/);
+  const newId = Number(/\/runs\/(\d+)$/.exec(page.url())![1]);
+  expect(newId).toBeGreaterThan(oldId);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText(`Run #${newId} · Add policies to backup set`);
+  await expect(page.locator(".run-detail .badge").first()).toHaveText("queued");
+});
+
+test("a run started elsewhere shows up live; its notification opens it", async ({ page }) => {
+  const errors = collectErrors(page);
+  await signIn(page);
+  await waitForHydration(page);
+  await expect(page.getByTestId("live-status")).toHaveClass(/connected/);
+  const before = await unreadCount(page);
+
+  const runId = startBackupRun(910002);
+  const row = page.locator(`tr[data-run-id="${runId}"]`);
+  await expect(row).toBeVisible();
+  await expect(row.locator(".badge")).toHaveText("queued");
+  await expect.poll(() => unreadCount(page)).toBeGreaterThan(before);
+
+  const worker = new Worker();
+  try {
+    await expect(row.locator(".badge")).toHaveText("partially succeeded", { timeout: 20_000 });
+    await expect(row.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "100");
+    await waitForIdleQueue();
+  } finally {
+    await worker.stop();
+  }
+
+  // The bell lists the run's completion; opening it marks it read.
+  await expect.poll(() => unreadCount(page)).toBeGreaterThan(before + 1);
+  const unread = await unreadCount(page);
+  await page.getByTestId("bell").locator("summary").click();
+  await page.locator(`.bell-panel .notification.unread a[href="/runs/${runId}"]`).first().click();
+  await expect(page).toHaveURL(new RegExp(`/runs/${runId}$`));
+  await expect.poll(() => unreadCount(page)).toBe(unread - 1);
+
+  await page.getByTestId("bell").locator("summary").click();
+  await page.getByTestId("mark-all-read").click();
+  await expect(page.getByTestId("bell-count")).toBeHidden();
+  await expect(page.locator(".bell-panel .notification.unread")).toHaveCount(0);
+
+  await page.getByRole("link", { name: "All notifications" }).click();
+  await expect(page).toHaveURL(/\/notifications$/);
+  await expect(page.getByRole("heading", { name: "Notifications", level: 1 })).toBeVisible();
+  await expect(page.locator("main .notification").first()).toBeVisible();
+  expect(errors).toEqual([]);
+});

@@ -1,0 +1,127 @@
+//! What the bell and the notifications page show.
+
+use super::RunStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Most entries the bell lists.
+pub const BELL_SIZE: i64 = 8;
+/// Unread counts are exact up to this; above, the badge says "99+".
+pub const UNREAD_CAP: i64 = 100;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationItem {
+    /// The notification's uuid.
+    pub id: String,
+    pub title: String,
+    pub status: Option<RunStatus>,
+    /// e.g. "6 of 8 items · 1 failed · 1 skipped".
+    pub summary: String,
+    pub error_summary: Option<String>,
+    pub run_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub read: bool,
+}
+
+impl NotificationItem {
+    /// Builds an item from a stored notification's `data` (the run notice
+    /// payload); fields it lacks are left out rather than failing.
+    pub fn from_data(
+        id: String,
+        data: &serde_json::Value,
+        created_at: DateTime<Utc>,
+        read: bool,
+    ) -> NotificationItem {
+        let counts = &data["counts"];
+        let count = |k: &str| counts[k].as_i64();
+        let mut parts = Vec::new();
+        match (count("processed"), count("total")) {
+            (Some(p), Some(t)) => parts.push(format!("{p} of {t} items")),
+            (Some(p), None) if p > 0 => parts.push(format!("{p} items")),
+            _ => {}
+        }
+        for key in ["failed", "skipped"] {
+            if let Some(n) = count(key).filter(|n| *n > 0) {
+                parts.push(format!("{n} {key}"));
+            }
+        }
+        NotificationItem {
+            id,
+            title: data["title"].as_str().unwrap_or("Run update").to_string(),
+            status: data["status"].as_str().and_then(RunStatus::parse),
+            summary: parts.join(" · "),
+            error_summary: data["error_summary"].as_str().map(str::to_string),
+            run_id: data["run"]["id"].as_i64(),
+            created_at,
+            read,
+        }
+    }
+
+    /// Where the entry leads: its run.
+    pub fn href(&self) -> String {
+        match self.run_id {
+            Some(id) => format!("/runs/{id}"),
+            None => "/notifications".to_string(),
+        }
+    }
+}
+
+/// The bell: how many are unread (capped) and the latest entries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bell {
+    pub unread: i64,
+    pub latest: Vec<NotificationItem>,
+}
+
+impl Bell {
+    pub fn badge(&self) -> Option<String> {
+        match self.unread {
+            0 => None,
+            n if n >= UNREAD_CAP => Some("99+".into()),
+            n => Some(n.to_string()),
+        }
+    }
+}
+
+/// One page of the notifications list, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationPage {
+    pub items: Vec<NotificationItem>,
+    /// The cursor of the next (older) page, if there is one.
+    pub older: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_item_reads_the_run_notice_payload() {
+        let data = json!({
+            "title": "Add policies to backup set partially succeeded",
+            "status": "completed_with_errors",
+            "counts": {"total": 8, "processed": 8, "succeeded": 6, "failed": 1, "skipped": 1},
+            "error_summary": "1 failure: policy_not_found (1)",
+            "run": {"id": 42, "type": "bulk_operation_run"},
+        });
+        let item = NotificationItem::from_data("n1".into(), &data, Utc::now(), false);
+        assert_eq!(item.summary, "8 of 8 items · 1 failed · 1 skipped");
+        assert_eq!(item.status, Some(RunStatus::CompletedWithErrors));
+        assert_eq!(item.href(), "/runs/42");
+        let bare = NotificationItem::from_data("n2".into(), &json!({}), Utc::now(), true);
+        assert_eq!(bare.title, "Run update");
+        assert_eq!(bare.href(), "/notifications");
+    }
+
+    #[test]
+    fn the_badge_caps_large_counts() {
+        let bell = |unread| Bell {
+            unread,
+            latest: vec![],
+        };
+        assert_eq!(bell(0).badge(), None);
+        assert_eq!(bell(7).badge().as_deref(), Some("7"));
+        assert_eq!(bell(UNREAD_CAP).badge().as_deref(), Some("99+"));
+    }
+}

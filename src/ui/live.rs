@@ -1,0 +1,180 @@
+//! Live updates in the browser. One `EventSource` on `/api/events` per tab;
+//! its events bump counters that pages put in their resources' sources, so
+//! the list, the detail page and the bell refetch (inside a `Transition`:
+//! the old content stays until the new arrives, nothing flickers).
+//!
+//! The stream is closed while the tab is hidden and reopened when it shows
+//! again; every (re)connection refetches once, so nothing missed while
+//! away or disconnected stays stale.
+
+use leptos::prelude::*;
+
+#[derive(Clone, Copy)]
+pub struct Live {
+    /// Bumped when a run of the current tenant changed (several changes
+    /// within a quarter second bump it once).
+    pub runs: RwSignal<u64>,
+    /// Bumped when a notification for the signed-in user arrived.
+    pub notifications: RwSignal<u64>,
+    /// Whether the stream is open.
+    pub connected: RwSignal<bool>,
+}
+
+impl Live {
+    pub fn provide() -> Live {
+        let live = Live {
+            runs: RwSignal::new(0),
+            notifications: RwSignal::new(0),
+            connected: RwSignal::new(false),
+        };
+        provide_context(live);
+        live
+    }
+
+    pub fn get() -> Live {
+        use_context::<Live>().unwrap_or_else(Live::provide)
+    }
+
+    /// Opens the stream (once per tab); a no-op on the server.
+    pub fn start(self) {
+        #[cfg(feature = "hydrate")]
+        client::start(self);
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod client {
+    use super::Live;
+    use leptos::prelude::*;
+    use std::cell::{Cell, RefCell};
+    use std::time::Duration;
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    use web_sys::{Event, EventSource, VisibilityState};
+
+    type Listener = Closure<dyn FnMut(Event)>;
+
+    struct Stream {
+        source: EventSource,
+        _listeners: Vec<Listener>,
+    }
+
+    thread_local! {
+        static STREAM: RefCell<Option<Stream>> = const { RefCell::new(None) };
+        static STARTED: Cell<bool> = const { Cell::new(false) };
+        static CONNECTED_BEFORE: Cell<bool> = const { Cell::new(false) };
+        static RUNS_PENDING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    const DEBOUNCE: Duration = Duration::from_millis(250);
+    const RETRY: Duration = Duration::from_secs(3);
+
+    pub fn start(live: Live) {
+        if STARTED.with(|s| s.replace(true)) {
+            return;
+        }
+        let on_visibility: Listener = Closure::new(move |_: Event| {
+            if visible() {
+                open(live);
+            } else {
+                close(live);
+            }
+        });
+        let _ = document().add_event_listener_with_callback(
+            "visibilitychange",
+            on_visibility.as_ref().unchecked_ref(),
+        );
+        on_visibility.forget();
+        if visible() {
+            open(live);
+        }
+    }
+
+    fn visible() -> bool {
+        document().visibility_state() == VisibilityState::Visible
+    }
+
+    fn bump_runs_soon(live: Live) {
+        if RUNS_PENDING.with(|p| p.replace(true)) {
+            return;
+        }
+        set_timeout(
+            move || {
+                RUNS_PENDING.with(|p| p.set(false));
+                live.runs.update(|n| *n += 1);
+            },
+            DEBOUNCE,
+        );
+    }
+
+    fn catch_up(live: Live) {
+        live.runs.update(|n| *n += 1);
+        live.notifications.update(|n| *n += 1);
+    }
+
+    fn open(live: Live) {
+        if STREAM.with(|s| s.borrow().is_some()) {
+            return;
+        }
+        let Ok(source) = EventSource::new("/api/events") else {
+            return;
+        };
+        let mut listeners = Vec::new();
+        let mut on = |name: &str, f: Box<dyn FnMut(Event)>| {
+            let listener: Listener = Closure::wrap(f);
+            let _ =
+                source.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+            listeners.push(listener);
+        };
+        on(
+            "ready",
+            Box::new(move |_| {
+                live.connected.set(true);
+                // After a drop, a reconnection or a hidden tab: catch up.
+                if CONNECTED_BEFORE.with(|c| c.replace(true)) {
+                    catch_up(live);
+                }
+            }),
+        );
+        on("run", Box::new(move |_| bump_runs_soon(live)));
+        on(
+            "notification",
+            Box::new(move |_| live.notifications.update(|n| *n += 1)),
+        );
+        on("resync", Box::new(move |_| catch_up(live)));
+        let watched = source.clone();
+        on(
+            "error",
+            Box::new(move |_| {
+                live.connected.set(false);
+                // The browser retries by itself unless the server refused
+                // the stream (e.g. signed out); then try again later.
+                if watched.ready_state() == EventSource::CLOSED {
+                    // Not dropped here: this very listener belongs to it.
+                    set_timeout(
+                        move || {
+                            STREAM.with(|s| s.borrow_mut().take());
+                            if visible() {
+                                open(live);
+                            }
+                        },
+                        RETRY,
+                    );
+                }
+            }),
+        );
+        STREAM.with(|s| {
+            *s.borrow_mut() = Some(Stream {
+                source,
+                _listeners: listeners,
+            })
+        });
+    }
+
+    fn close(live: Live) {
+        if let Some(stream) = STREAM.with(|s| s.borrow_mut().take()) {
+            stream.source.close();
+        }
+        live.connected.set(false);
+    }
+}
