@@ -395,8 +395,15 @@ mod cli {
             }
             Command::Runs { tenant, limit } => {
                 let tenant = find_tenant(&pool, &tenant).await?;
-                let runs =
-                    opshub::db::runs::list_recent(&pool, tenant, limit.clamp(1, 1000)).await?;
+                let runs = opshub::db::run_list::page(
+                    &pool,
+                    tenant,
+                    &Default::default(),
+                    limit.clamp(1, 1000),
+                    chrono::Utc::now(),
+                )
+                .await?
+                .runs;
                 println!(
                     "{:>8}  {:<26} {:<20} {:>13}  {:<20} created",
                     "run", "operation", "status", "progress", "initiator"

@@ -3,6 +3,7 @@ import {
   collectErrors,
   runRow,
   signIn,
+  sql,
   startBackupRun,
   unreadCount,
   VIEWER,
@@ -13,6 +14,56 @@ import {
 
 // These specs change the demo data: they run after the read-only ones.
 test.describe.configure({ mode: "serial" });
+
+test("filter and paginate the list; the URL restores the view", async ({ page }) => {
+  // Sixty succeeded drift runs from forty days ago: more than a page.
+  sql(`
+    INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, idempotency_key, item_ids, created_at)
+    SELECT t.id, u.id, 'drift', 'generate', 'bulk-' || g, '{}'::jsonb, now() - interval '40 days' + g * interval '1 minute'
+    FROM tenants t, users u, generate_series(1, 60) g
+    WHERE t.slug = 'contoso' AND u.email = 'olivia@contoso.example';
+    UPDATE bulk_operation_runs SET status = 'running', started_at = created_at WHERE idempotency_key LIKE 'bulk-%';
+    UPDATE bulk_operation_runs SET status = 'completed', finished_at = started_at + interval '5 seconds',
+      total_items = 0 WHERE idempotency_key LIKE 'bulk-%';
+  `);
+  const errors = collectErrors(page);
+  await signIn(page);
+  await waitForHydration(page);
+  const rows = page.locator("table.runs-table tbody tr");
+
+  await page.locator('.chips a[data-bucket="succeeded"]').click();
+  await expect(page).toHaveURL(/\/runs\?status=succeeded$/);
+  await expect(page.locator('.chips a[aria-current="true"]')).toHaveAttribute("data-bucket", "succeeded");
+  await page.getByLabel("Operation").selectOption("drift.generate");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page).toHaveURL(/status=succeeded&op=drift.generate/);
+  await expect(rows).toHaveCount(50);
+  for (const text of await rows.locator(".badge").allTextContents()) expect(text).toBe("succeeded");
+  const firstPage = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-run-id")));
+
+  await page.getByTestId("older-page").click();
+  await expect(page).toHaveURL(/before=\d+_\d+/);
+  await expect(rows.first()).not.toHaveAttribute("data-run-id", firstPage[0]!);
+  const secondPage = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-run-id")));
+  expect(secondPage.some((id) => firstPage.includes(id))).toBe(false);
+
+  // A reload (or a shared link) shows the same page; back returns to the first.
+  await page.reload();
+  await expect(rows.first()).toHaveAttribute("data-run-id", secondPage[0]!);
+  await expect(page.getByLabel("Operation")).toHaveValue("drift.generate");
+  await page.goBack();
+  await expect(rows.first()).toHaveAttribute("data-run-id", firstPage[0]!);
+
+  // The last 30 days leave the old runs out; a key search finds one run.
+  await page.getByLabel("Created").selectOption("30d");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(page).toHaveURL(/range=30d/);
+  await expect(page.getByTestId("older-page")).toHaveCount(0);
+  await page.goto("/runs?q=bulk-7");
+  await expect(rows).toHaveCount(1);
+  await expect(page.getByLabel("Run id or idempotency key")).toHaveValue("bulk-7");
+  expect(errors).toEqual([]);
+});
 
 test("a viewer sees cancel and retry disabled", async ({ page }) => {
   await signIn(page, VIEWER);

@@ -4,6 +4,7 @@ import {
   FABRIKAM_OPERATOR,
   OPERATOR,
   signIn,
+  sql,
   VIEWER,
   waitForHydration,
 } from "./helpers";
@@ -66,10 +67,18 @@ test.describe("sign-in and tenants", () => {
   });
 
   test("a member of one tenant has no switcher and sees only that tenant", async ({ page }) => {
+    const contosoRun = sql(
+      "SELECT r.id FROM bulk_operation_runs r JOIN tenants t ON t.id = r.tenant_id WHERE t.slug = 'contoso' ORDER BY r.created_at DESC LIMIT 1",
+    );
     await signIn(page, FABRIKAM_OPERATOR);
     await expect(page.getByTestId("tenant-name")).toHaveText("Fabrikam Inc");
     await expect(page.locator("#tenant-select")).toHaveCount(0);
-    await expect(page.locator("table.runs-table tbody")).not.toContainText("Olivia Operator");
+    await expect(page.locator("table.runs-table tbody tr").first()).toBeVisible();
+    await expect(page.locator(`tr[data-run-id="${contosoRun}"]`)).toHaveCount(0);
+    // Another tenant's run is "not found", as if it did not exist.
+    const res = await page.goto(`/runs/${contosoRun}`);
+    expect(res?.status()).toBe(404);
+    await expect(page.getByRole("heading", { level: 1 })).toHaveText("Not found");
   });
 
   test("a viewer is marked as such", async ({ page }) => {

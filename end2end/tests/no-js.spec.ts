@@ -7,7 +7,7 @@ test("the runs list and a run's detail render without JavaScript", async ({ page
   await page.goto("/runs");
   const rows = page.locator("table.runs-table tbody tr");
   expect(await rows.count()).toBeGreaterThanOrEqual(14);
-  await expect(page.locator(".badge", { hasText: /^partially succeeded$/ }).first()).toBeVisible();
+  await expect(page.locator("main .badge", { hasText: /^partially succeeded$/ }).first()).toBeVisible();
   await expect(rows.first().locator("time")).toHaveText(/UTC$/);
 
   await rows.first().getByRole("link").click();
@@ -35,4 +35,13 @@ test("signing in, switching tenant and signing out work as plain forms", async (
   await expect(page).toHaveURL(/\/signin$/);
   await page.goto("/runs");
   await expect(page).toHaveURL(/\/signin$/);
+});
+
+test("the runs list filters by status from the URL without JavaScript", async ({ page }) => {
+  await signIn(page);
+  await page.goto("/runs?status=failed");
+  const badges = page.locator("main table.runs-table .badge");
+  expect(await badges.count()).toBeGreaterThan(0);
+  for (const text of await badges.allTextContents()) expect(text).toBe("failed");
+  await expect(page.locator('.chips a[aria-current="true"]')).toHaveAttribute("data-bucket", "failed");
 });

@@ -15,10 +15,10 @@ test.describe("runs list", () => {
 
     // Every status bucket of the spec appears, with the one shared mapping.
     for (const bucket of ["queued", "running", "succeeded", "partially succeeded", "failed"]) {
-      await expect(page.locator(".badge", { hasText: new RegExp(`^${bucket}$`) }).first()).toBeVisible();
+      await expect(page.locator("main .badge", { hasText: new RegExp(`^${bucket}$`) }).first()).toBeVisible();
     }
-    await expect(page.locator('.badge[data-status="aborted"]').first()).toHaveText("failed");
-    await expect(page.locator('.badge[data-status="completed_with_errors"]').first()).toHaveText(
+    await expect(page.locator('main .badge[data-status="aborted"]').first()).toHaveText("failed");
+    await expect(page.locator('main .badge[data-status="completed_with_errors"]').first()).toHaveText(
       "partially succeeded",
     );
 

@@ -82,6 +82,12 @@ const PROBES: &[Probe] = &[
         takes_ids: false,
     },
     Probe {
+        path: "/api/runs/facets",
+        access: Access::Read,
+        args: none,
+        takes_ids: false,
+    },
+    Probe {
         path: "/api/runs/get",
         access: Access::Read,
         args: |ids| vec![("id", ids.pending_run.to_string())],

@@ -1,22 +1,80 @@
 //! Runs of the current tenant.
 
 use crate::error::AppError;
-use crate::model::{RunDetail, RunSummary};
+use crate::model::filter::{RunFacets, RunPage};
+use crate::model::RunDetail;
 use leptos::prelude::*;
 
-/// How many runs the list shows.
+/// How many runs a page of the list shows.
 pub const RUNS_PAGE_SIZE: i64 = 50;
 
-/// The current tenant's newest runs.
+/// A page of the current tenant's runs, newest first. The arguments are the
+/// list URL's query values (`status`, `op`, `by`, `range`, `q`, `before`);
+/// unknown or malformed values are a bad request.
 #[server(prefix = "/api", endpoint = "runs/list")]
-pub async fn list_runs() -> Result<Vec<RunSummary>, AppError> {
+pub async fn list_runs(
+    status: Option<String>,
+    op: Option<String>,
+    by: Option<String>,
+    range: Option<String>,
+    q: Option<String>,
+    before: Option<String>,
+) -> Result<RunPage, AppError> {
+    use crate::model::filter::RunFilter;
     use crate::server::{auth, context};
     async {
         let actor = auth::actor()?;
-        Ok(
-            crate::db::runs::list_recent(&context::pool()?, actor.tenant.id, RUNS_PAGE_SIZE)
-                .await?,
+        let filter = RunFilter::from_query(
+            status.as_deref(),
+            op.as_deref(),
+            by.as_deref(),
+            range.as_deref(),
+            q.as_deref(),
+            before.as_deref(),
         )
+        .map_err(AppError::BadRequest)?;
+        Ok(crate::db::run_list::page(
+            &context::pool()?,
+            actor.tenant.id,
+            &filter,
+            RUNS_PAGE_SIZE,
+            chrono::Utc::now(),
+        )
+        .await?)
+    }
+    .await
+    .map_err(AppError::respond)
+}
+
+/// Run counts per status bucket under the other filters, and the initiators
+/// to filter by.
+#[server(prefix = "/api", endpoint = "runs/facets")]
+pub async fn list_run_facets(
+    op: Option<String>,
+    by: Option<String>,
+    range: Option<String>,
+    q: Option<String>,
+) -> Result<RunFacets, AppError> {
+    use crate::model::filter::RunFilter;
+    use crate::server::{auth, context};
+    async {
+        let actor = auth::actor()?;
+        let filter = RunFilter::from_query(
+            None,
+            op.as_deref(),
+            by.as_deref(),
+            range.as_deref(),
+            q.as_deref(),
+            None,
+        )
+        .map_err(AppError::BadRequest)?;
+        Ok(crate::db::run_list::facets(
+            &context::pool()?,
+            actor.tenant.id,
+            &filter,
+            chrono::Utc::now(),
+        )
+        .await?)
     }
     .await
     .map_err(AppError::respond)

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod notifications;
+pub mod run_list;
 pub mod runs;
 pub mod tenants;
 pub mod users;

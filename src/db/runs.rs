@@ -9,12 +9,13 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 /// Columns of a run as the hub reads them, with the initiator's name.
-const SUMMARY_COLUMNS: &str = "r.id, r.resource, r.action, r.status, u.name AS initiator, \
+pub(crate) const SUMMARY_COLUMNS: &str =
+    "r.id, r.resource, r.action, r.status, u.name AS initiator, \
      r.idempotency_key, r.total_items, r.processed_items, r.succeeded, r.failed, r.skipped, \
      r.created_at, r.started_at, r.finished_at";
 
 #[derive(sqlx::FromRow)]
-struct SummaryRow {
+pub(crate) struct SummaryRow {
     id: i64,
     resource: String,
     action: String,
@@ -32,7 +33,7 @@ struct SummaryRow {
 }
 
 impl SummaryRow {
-    fn into_summary(self) -> Result<RunSummary, sqlx::Error> {
+    pub(crate) fn into_summary(self) -> Result<RunSummary, sqlx::Error> {
         let status = RunStatus::parse(&self.status).ok_or_else(|| {
             sqlx::Error::Decode(format!("unknown run status {:?}", self.status).into())
         })?;
@@ -55,24 +56,6 @@ impl SummaryRow {
             finished_at: self.finished_at,
         })
     }
-}
-
-/// The tenant's newest runs, newest first.
-pub async fn list_recent(
-    pool: &PgPool,
-    tenant_id: i64,
-    limit: i64,
-) -> Result<Vec<RunSummary>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM bulk_operation_runs r JOIN users u ON u.id = r.user_id \
-         WHERE r.tenant_id = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2"
-    );
-    let rows: Vec<SummaryRow> = sqlx::query_as(&sql)
-        .bind(tenant_id)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-    rows.into_iter().map(SummaryRow::into_summary).collect()
 }
 
 #[derive(sqlx::FromRow)]
@@ -173,26 +156,7 @@ pub async fn find_detail(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{pending_run, set_status, tenant, user};
-    use crate::model::StatusBucket;
-
-    #[sqlx::test]
-    async fn the_list_is_newest_first_and_holds_only_the_tenants_runs(pool: PgPool) {
-        let (acme, globex) = (tenant(&pool, "acme").await, tenant(&pool, "globex").await);
-        let u = user(&pool, "a@x.example").await;
-        let first = pending_run(&pool, acme, u, None).await.unwrap();
-        let foreign = pending_run(&pool, globex, u, None).await.unwrap();
-        let second = pending_run(&pool, acme, u, None).await.unwrap();
-        set_status(&pool, second, "running").await.unwrap();
-
-        let runs = list_recent(&pool, acme, 50).await.unwrap();
-        let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
-        assert_eq!(ids, [second, first]);
-        assert!(!ids.contains(&foreign));
-        assert_eq!(runs[0].bucket(), StatusBucket::Running);
-        assert_eq!(runs[0].initiator, "a@x.example");
-        assert_eq!(list_recent(&pool, acme, 1).await.unwrap().len(), 1);
-    }
+    use crate::db::testing::{pending_run, tenant, user};
 
     #[sqlx::test]
     async fn another_tenants_run_is_not_found(pool: PgPool) {

@@ -1,6 +1,7 @@
 //! Types and pure logic shared by the server and the browser. No server crates.
 
 pub mod failure;
+pub mod filter;
 pub mod notification;
 pub mod operation;
 pub mod run;

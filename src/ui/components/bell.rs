@@ -94,17 +94,22 @@ pub fn NotificationBell() -> impl IntoView {
                     <path d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3a1.5 1.5 0 0 0-3 0v1.16A7 7 0 0 0 5 11v5l-2 2v1h18v-1Z" />
                 </svg>
                 <span class="visually-hidden">"Notifications"</span>
+                <span class="bell-live" aria-live="polite">
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         let badge = bell.await.ok().and_then(|b| b.badge());
-                        view! {
-                            <span class="bell-badge" data-testid="bell-count" aria-live="polite" hidden=badge.is_none()>
-                                {badge.clone().unwrap_or_default()}
-                                <span class="visually-hidden">" unread"</span>
-                            </span>
-                        }
+                        badge
+                            .map(|count| {
+                                view! {
+                                    <span class="bell-badge" data-testid="bell-count">
+                                        {count}
+                                        <span class="visually-hidden">" unread"</span>
+                                    </span>
+                                }
+                            })
                     })}
                 </Transition>
+                </span>
             </summary>
             <div class="bell-panel" role="region" aria-label="Latest notifications">
                 <div class="bell-head">

@@ -13,7 +13,21 @@ use leptos_router::hooks::use_params_map;
 #[component]
 pub fn RunDetailPage() -> impl IntoView {
     let params = use_params_map();
-    let run = Resource::new(move || params.read().get("id").unwrap_or_default(), get_run);
+    let live = crate::ui::live::Live::get();
+    let actions = RunActions {
+        cancel: ServerAction::new(),
+        retry: ServerAction::new(),
+    };
+    let run = Resource::new(
+        move || {
+            (
+                params.read().get("id").unwrap_or_default(),
+                live.runs.get(),
+                actions.cancel.version().get(),
+            )
+        },
+        |(id, _, _)| get_run(id),
+    );
     view! {
         <p class="breadcrumb">
             <A href="/runs">"← All runs"</A>
@@ -21,7 +35,7 @@ pub fn RunDetailPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading run…"</p> }>
             {move || Suspend::new(async move {
                 match run.await {
-                    Ok(detail) => view! { <RunView detail /> }.into_any(),
+                    Ok(detail) => view! { <RunView detail actions /> }.into_any(),
                     Err(error) => {
                         view! {
                             <Title text=error.title() />
@@ -36,7 +50,7 @@ pub fn RunDetailPage() -> impl IntoView {
 }
 
 #[component]
-fn RunView(detail: RunDetail) -> impl IntoView {
+fn RunView(detail: RunDetail, actions: RunActions) -> impl IntoView {
     let s = detail.summary.clone();
     let title = format!("Run #{} · {}", s.id, s.operation_label());
     let duration = s
@@ -55,7 +69,7 @@ fn RunView(detail: RunDetail) -> impl IntoView {
                 <StatusBadge status=s.status />
                 {detail.cancel_requested.then(|| view! { <span class="muted" data-testid="cancel-requested">"stopping…"</span> })}
             </header>
-            <RunActionsView run_id=s.id can_cancel=detail.can_cancel() can_retry=detail.can_retry() />
+            <RunActionsView actions run_id=s.id can_cancel=detail.can_cancel() can_retry=detail.can_retry() />
             <section class="panel" aria-labelledby="progress-heading">
                 <h2 id="progress-heading">"Progress"</h2>
                 <div aria-live="polite">
@@ -310,8 +324,12 @@ struct RunActions {
 /// Cancel and retry, each behind a confirmation (a disclosure, so it works
 /// without JavaScript too), disabled for viewers.
 #[component]
-fn RunActionsView(run_id: i64, can_cancel: bool, can_retry: bool) -> impl IntoView {
-    let actions = expect_context::<RunActions>();
+fn RunActionsView(
+    actions: RunActions,
+    run_id: i64,
+    can_cancel: bool,
+    can_retry: bool,
+) -> impl IntoView {
     let session = expect_context::<crate::ui::components::top_bar::SessionResource>();
     if !can_cancel && !can_retry {
         return ().into_any();

@@ -1,18 +1,65 @@
-use crate::api::runs::list_runs;
-use crate::model::RunSummary;
+use crate::api::runs::{list_run_facets, list_runs};
+use crate::model::filter::{format_count, RunFacets, RunFilter, TimeRange};
+use crate::model::{OperationKind, RunSummary};
 use crate::ui::components::{
     error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
 };
+use crate::ui::live::Live;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::use_query_map;
 
-/// The current tenant's runs, newest first.
+/// The view the URL asks for, as raw query values (checked by the server).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+struct Query {
+    status: Option<String>,
+    op: Option<String>,
+    by: Option<String>,
+    range: Option<String>,
+    q: Option<String>,
+    before: Option<String>,
+}
+
+/// The current tenant's runs, newest first: status chips with counts,
+/// filters, search and keyset pages, all in the URL; live.
 #[component]
 pub fn RunsPage() -> impl IntoView {
+    let query = use_query_map();
+    let raw = Memo::new(move |_| {
+        let q = query.read();
+        Query {
+            status: q.get("status"),
+            op: q.get("op"),
+            by: q.get("by"),
+            range: q.get("range"),
+            q: q.get("q"),
+            before: q.get("before"),
+        }
+    });
+    // Parsed here only to draw the controls; the server parses again.
+    let filter = Memo::new(move |_| {
+        let r = raw.get();
+        RunFilter::from_query(
+            r.status.as_deref(),
+            r.op.as_deref(),
+            r.by.as_deref(),
+            r.range.as_deref(),
+            r.q.as_deref(),
+            r.before.as_deref(),
+        )
+        .unwrap_or_default()
+    });
+    let live = Live::get();
     let refreshes = RwSignal::new(0u32);
-    let live = crate::ui::live::Live::get();
-    let runs = Resource::new(move || (refreshes.get(), live.runs.get()), |_| list_runs());
+    let runs = Resource::new(
+        move || (raw.get(), refreshes.get(), live.runs.get()),
+        |(r, _, _)| list_runs(r.status, r.op, r.by, r.range, r.q, r.before),
+    );
+    let facets = Resource::new(
+        move || (raw.get(), refreshes.get(), live.runs.get()),
+        |(r, _, _)| list_run_facets(r.op, r.by, r.range, r.q),
+    );
     view! {
         <Title text="Runs" />
         <div class="page-head">
@@ -26,15 +73,27 @@ pub fn RunsPage() -> impl IntoView {
                 "Refresh"
             </button>
         </div>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                facets.await.ok().map(|f| view! { <Controls facets=f filter=filter.get_untracked() /> })
+            })}
+        </Transition>
         <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
             {move || Suspend::new(async move {
                 match runs.await {
-                    Ok(list) => view! { <RunsTable runs=list /> }.into_any(),
+                    Ok(page) => {
+                        let f = filter.get_untracked();
+                        view! {
+                            <RunsTable runs=page.runs filtered=f.is_filtered() />
+                            <Pager filter=f older=page.older />
+                        }
+                            .into_any()
+                    }
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
                 }
             })}
         </Transition>
-        <p class="muted" aria-live="polite" data-testid="refresh-count">
+        <p class="muted refresh-note" data-testid="refresh-count">
             {move || match refreshes.get() {
                 0 => String::new(),
                 n => format!("Refreshed {n}×"),
@@ -43,16 +102,148 @@ pub fn RunsPage() -> impl IntoView {
     }
 }
 
+/// Status chips with counts, and the filter form (a GET form: without
+/// JavaScript the browser loads the URL, with it the router does).
 #[component]
-fn RunsTable(runs: Vec<RunSummary>) -> impl IntoView {
-    if runs.is_empty() {
-        return view! {
-            <section class="panel empty">
-                <h2>"No runs yet"</h2>
-                <p>"Runs appear here as soon as an operation is started for this tenant."</p>
-            </section>
+fn Controls(facets: RunFacets, filter: RunFilter) -> impl IntoView {
+    let all_href = filter.with_bucket(None).to_url();
+    let total: i64 = facets.counts.iter().map(|(_, n)| n).sum();
+    let chips = facets
+        .counts
+        .clone()
+        .into_iter()
+        .map(|(bucket, n)| {
+            let current = filter.bucket == Some(bucket);
+            view! {
+                <li>
+                    <A
+                        href=filter.with_bucket(Some(bucket)).to_url()
+                        attr:class=format!("chip chip-{}", bucket.slug())
+                        attr:aria-current=current.then_some("true")
+                        attr:data-bucket=bucket.slug()
+                    >
+                        {bucket.label()}
+                        <span class="chip-count">{format_count(n)}</span>
+                    </A>
+                </li>
+            }
+        })
+        .collect_view();
+    let selected_op = filter.kind.map(|k| k.key().to_string()).unwrap_or_default();
+    let selected_by = filter.initiator.map(|u| u.to_string()).unwrap_or_default();
+    let selected_range = filter
+        .range
+        .map(|r| r.slug().to_string())
+        .unwrap_or_default();
+    let status = filter
+        .bucket
+        .map(|b| b.slug().to_string())
+        .unwrap_or_default();
+    view! {
+        <nav class="chips" aria-label="Status">
+            <ul>
+                <li>
+                    <A
+                        href=all_href
+                        attr:class="chip"
+                        attr:aria-current=filter.bucket.is_none().then_some("true")
+                        attr:data-bucket="all"
+                    >
+                        "all"
+                        <span class="chip-count">{format_count(total)}</span>
+                    </A>
+                </li>
+                {chips}
+            </ul>
+        </nav>
+        <Form method="GET" action="/runs" attr:class="filters" attr:role="search">
+            <input type="hidden" name="status" value=status />
+            <label>
+                <span>"Operation"</span>
+                <select name="op">
+                    <option value="" selected=selected_op.is_empty()>"All operations"</option>
+                    {OperationKind::ALL
+                        .into_iter()
+                        .map(|k| view! { <option value=k.key() selected=selected_op == k.key()>{k.label()}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <label>
+                <span>"Initiator"</span>
+                <select name="by">
+                    <option value="" selected=selected_by.is_empty()>"Anyone"</option>
+                    {facets
+                        .initiators
+                        .into_iter()
+                        .map(|(id, name)| {
+                            let value = id.to_string();
+                            let selected = value == selected_by;
+                            view! { <option value=value selected=selected>{name}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <label>
+                <span>"Created"</span>
+                <select name="range">
+                    <option value="" selected=selected_range.is_empty()>"Any time"</option>
+                    {TimeRange::ALL
+                        .into_iter()
+                        .map(|r| view! { <option value=r.slug() selected=selected_range == r.slug()>{r.label()}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <label class="search">
+                <span>"Run id or idempotency key"</span>
+                <input type="search" name="q" value=filter.search.clone().unwrap_or_default() maxlength="200" autocomplete="off" />
+            </label>
+            <button type="submit" class="btn">"Apply"</button>
+            {filter.is_filtered().then(|| view! { <A href="/runs" attr:class="btn btn-link">"Clear filters"</A> })}
+        </Form>
+    }
+}
+
+#[component]
+fn Pager(filter: RunFilter, older: Option<String>) -> impl IntoView {
+    let deep = filter.before.is_some();
+    let newest = filter.first_page().to_url();
+    let older = older.map(|c| {
+        RunFilter {
+            before: Some(c),
+            ..filter.clone()
         }
-        .into_any();
+        .to_url()
+    });
+    (deep || older.is_some()).then(|| {
+        view! {
+            <nav class="pager" aria-label="Pages">
+                {deep.then(|| view! { <A href=newest attr:data-testid="newest-page">"← Newest"</A> })}
+                {older.map(|href| view! { <A href=href attr:data-testid="older-page">"Older →"</A> })}
+            </nav>
+        }
+    })
+}
+
+#[component]
+fn RunsTable(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
+    if runs.is_empty() {
+        return if filtered {
+            view! {
+                <section class="panel empty">
+                    <h2>"No runs match"</h2>
+                    <p>"Nothing matches these filters. " <A href="/runs">"Clear filters"</A></p>
+                </section>
+            }
+            .into_any()
+        } else {
+            view! {
+                <section class="panel empty">
+                    <h2>"No runs yet"</h2>
+                    <p>"Runs appear here as soon as an operation is started for this tenant."</p>
+                </section>
+            }
+            .into_any()
+        };
     }
     view! {
         <div class="table-wrap">
