@@ -2,8 +2,12 @@
 
 use crate::ui::components::top_bar::{SessionResource, TopBar};
 use crate::ui::pages::{
-    not_found::NotFound, notifications::NotificationsPage, run_detail::RunDetailPage,
-    runs::RunsPage, sign_in::SignInPage,
+    findings::{FindingDetailPage, FindingsPage},
+    not_found::NotFound,
+    notifications::NotificationsPage,
+    run_detail::RunDetailPage,
+    runs::RunsPage,
+    sign_in::SignInPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -75,6 +79,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=RunsPage ssr=SsrMode::Async />
                     <Route path=path!("/runs") view=RunsPage ssr=SsrMode::Async />
                     <Route path=path!("/runs/:id") view=RunDetailPage ssr=SsrMode::Async />
+                    <Route path=path!("/findings") view=FindingsPage ssr=SsrMode::Async />
+                    <Route path=path!("/findings/:id") view=FindingDetailPage ssr=SsrMode::Async />
                     <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />
                 </Routes>
             </main>

@@ -28,6 +28,8 @@ struct Ids {
     failed_run: i64,
     /// A notification of the tenant's operator.
     notification: String,
+    /// A new drift finding.
+    finding: i64,
 }
 
 struct Probe {
@@ -91,6 +93,24 @@ const PROBES: &[Probe] = &[
         path: "/api/runs/get",
         access: Access::Read,
         args: |ids| vec![("id", ids.pending_run.to_string())],
+        takes_ids: true,
+    },
+    Probe {
+        path: "/api/findings/list",
+        access: Access::Read,
+        args: none,
+        takes_ids: false,
+    },
+    Probe {
+        path: "/api/findings/get",
+        access: Access::Read,
+        args: |ids| vec![("id", ids.finding.to_string())],
+        takes_ids: true,
+    },
+    Probe {
+        path: "/api/findings/acknowledge",
+        access: Access::Operate,
+        args: |ids| vec![("id", ids.finding.to_string())],
         takes_ids: true,
     },
     Probe {
@@ -164,6 +184,7 @@ async fn world(pool: &PgPool) -> World {
             pending_run: pending,
             failed_run: failed_backup_run(pool, t, op).await,
             notification: notification.to_string(),
+            finding: crate::db::testing::finding(pool, t, &format!("{slug}-subject")).await,
         };
         made.push((t, ids));
     }
@@ -218,6 +239,7 @@ async fn another_tenants_ids_are_not_found_and_change_nothing(pool: PgPool) {
     let foreign_keys = [
         "tenant-b-queued".to_string(),
         "tenant-b.example".to_string(),
+        "tenant-b-subject".to_string(),
         w.b_ids.notification.clone(),
     ];
     for probe in PROBES.iter().filter(|p| p.access != Access::Public) {
@@ -236,6 +258,7 @@ async fn another_tenants_ids_are_not_found_and_change_nothing(pool: PgPool) {
                 pending_run: 999_999_999,
                 failed_run: 999_999_998,
                 notification: uuid::Uuid::new_v4().to_string(),
+                finding: 999_999_997,
             };
             let unknown = call(&a_operator, probe, &missing).await;
             assert_eq!(unknown.status, 404, "{}", probe.path);

@@ -2,6 +2,7 @@
 //! signed-in actor (tenant, user, role) from the session, call the storage or
 //! domain layer, return a safe error.
 
+pub mod findings;
 pub mod notifications;
 pub mod runs;
 pub mod session;

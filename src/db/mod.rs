@@ -1,6 +1,7 @@
 //! Storage: the Postgres pool, migrations, and queries by table family.
 
 pub mod audit;
+pub mod findings;
 pub mod notifications;
 pub mod run_list;
 pub mod runs;

@@ -133,6 +133,23 @@ pub async fn find_detail(
     {
         *backup_set_name = extras.backup_set_name;
     }
+    let related_findings = match &scope {
+        RunScope::DriftGenerate {
+            scope_key: Some(key),
+            baseline_run_id,
+            current_run_id,
+        } => Some(
+            super::findings::count_for_drift(
+                pool,
+                tenant_id,
+                key,
+                *baseline_run_id,
+                *current_run_id,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     Ok(Some(RunDetail {
         summary,
         scope,
@@ -150,6 +167,7 @@ pub async fn find_detail(
         deduplicated_starts: extras.deduplicated_starts,
         updated_at: extras.updated_at,
         cancel_requested: extras.cancel_requested,
+        related_findings,
     }))
 }
 

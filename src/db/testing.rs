@@ -147,3 +147,17 @@ pub async fn tenant_snapshot(pool: &PgPool, tenant_id: i64) -> String {
     }
     out
 }
+
+/// A new drift finding about `subject` in a scope "all".
+pub async fn finding(pool: &PgPool, tenant_id: i64, subject: &str) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO findings (tenant_id, scope_key, fingerprint, subject_type, subject_external_id, evidence_jsonb) \
+         VALUES ($1, 'all', md5($2), 'compliance_policy', $2, jsonb_build_object('change_type', 'added', 'display_name', $2)) \
+         RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(subject)
+    .fetch_one(pool)
+    .await
+    .expect("finding")
+}

@@ -2,6 +2,7 @@
 
 pub mod failure;
 pub mod filter;
+pub mod finding;
 pub mod notification;
 pub mod operation;
 pub mod run;

@@ -114,6 +114,8 @@ pub struct RunDetail {
     pub updated_at: DateTime<Utc>,
     /// An operator asked a running run to stop; its worker ends it shortly.
     pub cancel_requested: bool,
+    /// For a drift run: how many findings its scope and syncs have.
+    pub related_findings: Option<i64>,
 }
 
 impl RunDetail {

@@ -40,6 +40,9 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
             <li>
                 <A href="/runs">"Runs"</A>
             </li>
+            <li>
+                <A href="/findings">"Findings"</A>
+            </li>
         </ul>
         <div class="session-bar">
             <span

@@ -1,3 +1,4 @@
+pub mod findings;
 pub mod not_found;
 pub mod notifications;
 pub mod run_detail;

@@ -141,6 +141,7 @@ fn RunView(detail: RunDetail, actions: RunActions) -> impl IntoView {
                 </dl>
             </section>
             <ScopeView scope=detail.scope.clone() />
+            <RelatedView scope=detail.scope.clone() findings=detail.related_findings />
             <FailuresView groups />
             <AuditView entries=detail.audit.clone() />
         </article>
@@ -409,6 +410,42 @@ fn Confirm(
                 {children()}
             </div>
         </details>
+    }
+    .into_any()
+}
+
+/// The business artifacts a run produced: a drift run's findings.
+#[component]
+fn RelatedView(scope: RunScope, findings: Option<i64>) -> impl IntoView {
+    let RunScope::DriftGenerate {
+        scope_key: Some(scope_key),
+        baseline_run_id,
+        current_run_id,
+    } = scope
+    else {
+        return ().into_any();
+    };
+    let count = findings.unwrap_or(0);
+    let href = crate::model::finding::FindingFilter {
+        scope_key: Some(scope_key),
+        baseline_run_id,
+        current_run_id,
+        ..Default::default()
+    }
+    .to_url();
+    view! {
+        <section class="panel" aria-labelledby="related-heading">
+            <h2 id="related-heading">"Related"</h2>
+            <p>
+                <A href=href attr:data-testid="related-findings">
+                    {match count {
+                        0 => "No drift findings for this scope and these syncs".to_string(),
+                        1 => "1 drift finding".to_string(),
+                        n => format!("{n} drift findings"),
+                    }}
+                </A>
+            </p>
+        </section>
     }
     .into_any()
 }

@@ -1,0 +1,178 @@
+//! Drift findings of a tenant: the list, one finding, acknowledging.
+
+use crate::model::finding::{
+    FindingDetail, FindingEvidence, FindingFilter, FindingPage, FindingSummary,
+};
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+const COLUMNS: &str = "f.id, f.scope_key, f.baseline_run_id, f.current_run_id, f.subject_type, \
+     f.subject_external_id, f.status, f.evidence_jsonb, f.created_at, f.updated_at";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    scope_key: String,
+    baseline_run_id: Option<i64>,
+    current_run_id: Option<i64>,
+    subject_type: String,
+    subject_external_id: String,
+    status: String,
+    evidence_jsonb: serde_json::Value,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Row {
+    fn summary(self) -> FindingSummary {
+        FindingSummary {
+            id: self.id,
+            scope_key: self.scope_key,
+            baseline_run_id: self.baseline_run_id,
+            current_run_id: self.current_run_id,
+            subject_type: self.subject_type,
+            subject_external_id: self.subject_external_id,
+            status: self.status,
+            evidence: FindingEvidence::from_json(&self.evidence_jsonb),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+fn push_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &FindingFilter) {
+    if let Some(s) = &f.scope_key {
+        qb.push(" AND f.scope_key = ").push_bind(s.clone());
+    }
+    if let Some(b) = f.baseline_run_id {
+        qb.push(" AND f.baseline_run_id = ").push_bind(b);
+    }
+    if let Some(c) = f.current_run_id {
+        qb.push(" AND f.current_run_id = ").push_bind(c);
+    }
+    if let Some(s) = &f.status {
+        qb.push(" AND f.status = ").push_bind(s.clone());
+    }
+}
+
+/// Findings newest first (by id), `limit` at a time, by keyset.
+pub async fn page(
+    pool: &PgPool,
+    tenant_id: i64,
+    f: &FindingFilter,
+    limit: i64,
+) -> Result<FindingPage, sqlx::Error> {
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {COLUMNS} FROM findings f WHERE f.tenant_id = "
+    ));
+    qb.push_bind(tenant_id);
+    push_filter(&mut qb, f);
+    if let Some(before) = f.before {
+        qb.push(" AND f.id < ").push_bind(before);
+    }
+    qb.push(" ORDER BY f.id DESC LIMIT ").push_bind(limit + 1);
+    let rows: Vec<Row> = qb.build_query_as().fetch_all(pool).await?;
+    let more = rows.len() as i64 > limit;
+    let findings: Vec<FindingSummary> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(Row::summary)
+        .collect();
+    let older = more.then(|| findings.last().map(|f| f.id)).flatten();
+    Ok(FindingPage { findings, older })
+}
+
+/// How many findings a drift run's scope and inputs have.
+pub async fn count_for_drift(
+    pool: &PgPool,
+    tenant_id: i64,
+    scope_key: &str,
+    baseline_run_id: Option<i64>,
+    current_run_id: Option<i64>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM findings WHERE tenant_id = $1 AND scope_key = $2 \
+         AND baseline_run_id IS NOT DISTINCT FROM $3 AND current_run_id IS NOT DISTINCT FROM $4",
+    )
+    .bind(tenant_id)
+    .bind(scope_key)
+    .bind(baseline_run_id)
+    .bind(current_run_id)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn find(
+    pool: &PgPool,
+    tenant_id: i64,
+    id: i64,
+) -> Result<Option<FindingDetail>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Detail {
+        #[sqlx(flatten)]
+        row: Row,
+        fingerprint: String,
+        acknowledged_at: Option<DateTime<Utc>>,
+        acknowledged_by: Option<String>,
+    }
+    let detail: Option<Detail> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, f.fingerprint, f.acknowledged_at, u.name AS acknowledged_by \
+         FROM findings f LEFT JOIN users u ON u.id = f.acknowledged_by_user_id \
+         WHERE f.tenant_id = $1 AND f.id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(detail.map(|d| FindingDetail {
+        summary: d.row.summary(),
+        fingerprint: d.fingerprint,
+        acknowledged_at: d.acknowledged_at,
+        acknowledged_by: d.acknowledged_by,
+    }))
+}
+
+/// `new -> acknowledged`, recording who and when; acknowledging again keeps
+/// the first acknowledgement. False when the finding is not the tenant's.
+pub async fn acknowledge(
+    pool: &PgPool,
+    tenant_id: i64,
+    user_id: i64,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let changed: Option<i64> = sqlx::query_scalar(
+        "UPDATE findings SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by_user_id = $3, updated_at = now() \
+         WHERE tenant_id = $1 AND id = $2 AND status = 'new' RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let found = match changed {
+        Some(_) => {
+            sqlx::query(
+                "INSERT INTO audit_logs (tenant_id, actor_user_id, action, subject_type, subject_id, metadata) \
+                 VALUES ($1, $2, 'finding.acknowledged', 'finding', $3, '{}'::jsonb)",
+            )
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            true
+        }
+        None => {
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM findings WHERE tenant_id = $1 AND id = $2)",
+            )
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
+    tx.commit().await?;
+    Ok(found)
+}

@@ -1,0 +1,177 @@
+//! Drift findings as the hub shows them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Most findings a page of the list shows.
+pub const FINDINGS_PAGE_SIZE: i64 = 50;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingSummary {
+    pub id: i64,
+    pub scope_key: String,
+    pub baseline_run_id: Option<i64>,
+    pub current_run_id: Option<i64>,
+    pub subject_type: String,
+    pub subject_external_id: String,
+    /// `new` or `acknowledged`.
+    pub status: String,
+    pub evidence: FindingEvidence,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The allowlisted parts of a finding's evidence; anything else stored in
+/// `evidence_jsonb` is never read out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingEvidence {
+    /// `added`, `removed` or `modified`.
+    pub change_type: Option<String>,
+    pub display_name: Option<String>,
+    pub changed_keys: Vec<String>,
+    pub baseline_hash: Option<String>,
+    pub current_hash: Option<String>,
+}
+
+impl FindingEvidence {
+    pub fn from_json(v: &serde_json::Value) -> FindingEvidence {
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .map(|x| x.chars().take(200).collect())
+        };
+        FindingEvidence {
+            change_type: s("change_type"),
+            display_name: s("display_name"),
+            changed_keys: v
+                .get("changed_keys")
+                .and_then(|x| x.as_array())
+                .map(|keys| {
+                    keys.iter()
+                        .filter_map(|k| k.as_str())
+                        .take(100)
+                        .map(|k| k.chars().take(200).collect())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            baseline_hash: s("baseline_hash"),
+            current_hash: s("current_hash"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingDetail {
+    pub summary: FindingSummary,
+    pub fingerprint: String,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+}
+
+/// The findings list's view, from the URL
+/// (`/findings?scope=…&baseline=…&current=…&status=new&before=…`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingFilter {
+    pub scope_key: Option<String>,
+    pub baseline_run_id: Option<i64>,
+    pub current_run_id: Option<i64>,
+    pub status: Option<String>,
+    /// Keyset cursor: findings with a smaller id.
+    pub before: Option<i64>,
+}
+
+impl FindingFilter {
+    pub fn from_query(
+        scope: Option<&str>,
+        baseline: Option<&str>,
+        current: Option<&str>,
+        status: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<FindingFilter, String> {
+        fn present(v: Option<&str>) -> Option<&str> {
+            v.map(str::trim).filter(|v| !v.is_empty())
+        }
+        let id = |v: Option<&str>, what: &str| -> Result<Option<i64>, String> {
+            present(v)
+                .map(|s| super::parse_id(s).map_err(|_| format!("the {what} must be a run id")))
+                .transpose()
+        };
+        let scope_key = present(scope).map(str::to_string);
+        if scope_key.as_ref().is_some_and(|s| s.len() > 128) {
+            return Err("a scope key has at most 128 characters".into());
+        }
+        let status = match present(status) {
+            None => None,
+            Some(s @ ("new" | "acknowledged")) => Some(s.to_string()),
+            Some(_) => return Err("status is new or acknowledged".into()),
+        };
+        Ok(FindingFilter {
+            scope_key,
+            baseline_run_id: id(baseline, "baseline")?,
+            current_run_id: id(current, "current sync")?,
+            status,
+            before: id(before, "page cursor")?,
+        })
+    }
+
+    pub fn to_url(&self) -> String {
+        let mut params = Vec::new();
+        if let Some(s) = &self.scope_key {
+            params.push(format!("scope={}", super::filter::encode(s)));
+        }
+        if let Some(b) = self.baseline_run_id {
+            params.push(format!("baseline={b}"));
+        }
+        if let Some(c) = self.current_run_id {
+            params.push(format!("current={c}"));
+        }
+        if let Some(s) = &self.status {
+            params.push(format!("status={s}"));
+        }
+        if let Some(b) = self.before {
+            params.push(format!("before={b}"));
+        }
+        if params.is_empty() {
+            "/findings".into()
+        } else {
+            format!("/findings?{}", params.join("&"))
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingPage {
+    pub findings: Vec<FindingSummary>,
+    pub older: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_reads_and_writes_its_url() {
+        let f = FindingFilter::from_query(Some("sel 1"), Some("3"), Some("4"), Some("new"), None)
+            .unwrap();
+        assert_eq!(
+            f.to_url(),
+            "/findings?scope=sel%201&baseline=3&current=4&status=new"
+        );
+        assert!(FindingFilter::from_query(None, Some("x"), None, None, None).is_err());
+        assert!(FindingFilter::from_query(None, None, None, Some("closed"), None).is_err());
+        assert!(FindingFilter::from_query(Some(&"k".repeat(200)), None, None, None, None).is_err());
+        assert_eq!(FindingFilter::default().to_url(), "/findings");
+    }
+
+    #[test]
+    fn evidence_reads_only_allowlisted_fields() {
+        let ev = FindingEvidence::from_json(&serde_json::json!({
+            "change_type": "modified",
+            "changed_keys": ["a", 3, "b"],
+            "secret": "never shown",
+        }));
+        assert_eq!(ev.change_type.as_deref(), Some("modified"));
+        assert_eq!(ev.changed_keys, ["a", "b"]);
+        assert!(!serde_json::to_string(&ev).unwrap().contains("never shown"));
+    }
+}
