@@ -55,7 +55,7 @@ pub fn App() -> impl IntoView {
     );
     provide_context(session);
     crate::ui::live::Live::provide();
-    crate::ui::components::bell::ReadActions::get();
+    crate::ui::components::bell::provide_bell();
 
     // Marks the document once the browser has taken over, so tests (and
     // styles) can tell a hydrated page from server-rendered HTML.

@@ -73,6 +73,41 @@ test("a viewer sees cancel and retry disabled", async ({ page }) => {
   const retry = page.getByTestId("retry-run");
   await expect(retry).toBeDisabled();
   await expect(retry).toHaveAttribute("title", /Viewers can look/);
+  await page.goto("/findings?status=new");
+  await page.locator("table.findings-table tbody tr").first().getByRole("link").click();
+  await expect(page.getByRole("button", { name: "Acknowledge" })).toBeDisabled();
+});
+
+test("follow a drift run to its findings and acknowledge one", async ({ page }) => {
+  const errors = collectErrors(page);
+  await signIn(page);
+  await runRow(page, "Drift generation", "succeeded").getByRole("link").click();
+  await waitForHydration(page);
+  const related = page.getByTestId("related-findings");
+  await expect(related).toHaveText(/^\d+ drift findings?$/);
+  const total = Number((await related.textContent())!.split(" ")[0]);
+  expect(total).toBeGreaterThan(0);
+  await related.click();
+  await expect(page).toHaveURL(/\/findings\?scope=[0-9a-f]+&baseline=\d+&current=\d+$/);
+  const rows = page.locator("table.findings-table tbody tr");
+  await expect(rows).toHaveCount(total);
+  await expect(page.getByTestId("finding-scope")).toBeVisible();
+
+  await page.getByRole("link", { name: "new", exact: true }).click();
+  await expect(page).toHaveURL(/status=new/);
+  const unacknowledged = await rows.count();
+  expect(unacknowledged).toBeGreaterThan(0);
+  await rows.first().getByRole("link").click();
+  await expect(page).toHaveURL(/\/findings\/\d+$/);
+  await expect(page.getByTestId("finding-status")).toHaveText("new");
+  await expect(page.getByRole("heading", { name: "Evidence" })).toBeVisible();
+  await page.getByRole("button", { name: "Acknowledge" }).click();
+  await expect(page.getByTestId("finding-status")).toHaveText("acknowledged");
+  await expect(page.locator(".finding-detail")).toContainText("by Olivia Operator");
+
+  await page.goBack();
+  await expect(rows).toHaveCount(unacknowledged - 1);
+  expect(errors).toEqual([]);
 });
 
 test("cancel a running run: it is asked to stop and its worker ends it", async ({ page }) => {

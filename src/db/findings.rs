@@ -176,3 +176,106 @@ pub async fn acknowledge(
     tx.commit().await?;
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing::{finding, tenant, user};
+
+    #[sqlx::test]
+    async fn acknowledging_is_recorded_once_and_scoped_to_the_tenant(pool: PgPool) {
+        let acme = tenant(&pool, "acme").await;
+        let globex = tenant(&pool, "globex").await;
+        let ann = user(&pool, "ann@acme.example").await;
+        let id = finding(&pool, acme, "policy-1").await;
+
+        assert!(
+            !acknowledge(&pool, globex, ann, id).await.unwrap(),
+            "another tenant's"
+        );
+        assert_eq!(
+            find(&pool, acme, id).await.unwrap().unwrap().summary.status,
+            "new"
+        );
+        assert!(find(&pool, globex, id).await.unwrap().is_none());
+
+        assert!(acknowledge(&pool, acme, ann, id).await.unwrap());
+        let first = find(&pool, acme, id).await.unwrap().unwrap();
+        assert_eq!(first.summary.status, "acknowledged");
+        assert_eq!(first.acknowledged_by.as_deref(), Some("ann@acme.example"));
+        assert!(
+            acknowledge(&pool, acme, ann, id).await.unwrap(),
+            "again is fine"
+        );
+        let again = find(&pool, acme, id).await.unwrap().unwrap();
+        assert_eq!(
+            again.acknowledged_at, first.acknowledged_at,
+            "the first acknowledgement stays"
+        );
+        let audits: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM audit_logs WHERE tenant_id = $1 AND action = 'finding.acknowledged' AND subject_id = $2",
+        )
+        .bind(acme)
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(audits, 1);
+    }
+
+    #[sqlx::test]
+    async fn the_list_filters_by_status_and_pages_by_id(pool: PgPool) {
+        let acme = tenant(&pool, "acme").await;
+        let ann = user(&pool, "ann@acme.example").await;
+        let ids: Vec<i64> = {
+            let mut v = Vec::new();
+            for i in 0..3 {
+                v.push(finding(&pool, acme, &format!("p{i}")).await);
+            }
+            v
+        };
+        acknowledge(&pool, acme, ann, ids[1]).await.unwrap();
+        let all = page(&pool, acme, &FindingFilter::default(), 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            all.findings.iter().map(|f| f.id).collect::<Vec<_>>(),
+            [ids[2], ids[1]]
+        );
+        let rest = page(
+            &pool,
+            acme,
+            &FindingFilter {
+                before: all.older,
+                ..Default::default()
+            },
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            rest.findings.iter().map(|f| f.id).collect::<Vec<_>>(),
+            [ids[0]]
+        );
+        let new = FindingFilter {
+            status: Some("new".into()),
+            ..Default::default()
+        };
+        assert_eq!(page(&pool, acme, &new, 50).await.unwrap().findings.len(), 2);
+        let scoped = FindingFilter {
+            scope_key: Some("other".into()),
+            ..Default::default()
+        };
+        assert!(page(&pool, acme, &scoped, 50)
+            .await
+            .unwrap()
+            .findings
+            .is_empty());
+        assert_eq!(
+            count_for_drift(&pool, acme, "all", None, None)
+                .await
+                .unwrap(),
+            3
+        );
+    }
+}

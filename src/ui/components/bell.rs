@@ -1,8 +1,9 @@
 //! The notification bell: unread badge and the latest entries; an entry
 //! marks itself read and opens its run.
 
-use crate::api::notifications::{get_bell, MarkAllNotificationsRead, MarkNotificationRead};
-use crate::model::NotificationItem;
+use crate::api::notifications::{MarkAllNotificationsRead, MarkNotificationRead};
+use crate::error::AppError;
+use crate::model::{Bell, NotificationItem};
 use crate::ui::components::{status_badge::StatusBadge, timestamp::Timestamp};
 use crate::ui::live::Live;
 use leptos::form::ActionForm;
@@ -73,14 +74,34 @@ pub fn NotificationEntry(
     }
 }
 
-#[component]
-pub fn NotificationBell() -> impl IntoView {
+/// The bell's data. Created by the app root, outside any suspense, so the
+/// server's value is found again when the page hydrates.
+pub type BellResource = Resource<Result<Bell, AppError>>;
+
+/// Creates the bell's resource: refetched when a notification arrives or
+/// something is marked read.
+pub fn provide_bell() {
     let live = Live::get();
     let actions = ReadActions::get();
-    let bell = Resource::new(
+    let bell: BellResource = Resource::new(
         move || (live.notifications.get(), actions.version()),
-        |_| get_bell(),
+        |_| async {
+            // While rendering a page, read in-process and leave the page's
+            // status alone (a signed-out visitor gets the sign-in page).
+            #[cfg(feature = "ssr")]
+            let bell = crate::api::notifications::bell_for_page().await;
+            #[cfg(not(feature = "ssr"))]
+            let bell = crate::api::notifications::get_bell().await;
+            bell
+        },
     );
+    provide_context(bell);
+}
+
+#[component]
+pub fn NotificationBell() -> impl IntoView {
+    let actions = ReadActions::get();
+    let bell = expect_context::<BellResource>();
     let panel = NodeRef::<html::Details>::new();
     let close = Callback::new(move |_| {
         if let Some(details) = panel.get_untracked() {
