@@ -8,6 +8,7 @@ use crate::ui::pages::{
     run_detail::RunDetailPage,
     runs::RunsPage,
     sign_in::SignInPage,
+    start::StartPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=RunsPage ssr=SsrMode::Async />
                     <Route path=path!("/runs") view=RunsPage ssr=SsrMode::Async />
                     <Route path=path!("/runs/:id") view=RunDetailPage ssr=SsrMode::Async />
+                    <Route path=path!("/start") view=StartPage ssr=SsrMode::Async />
                     <Route path=path!("/findings") view=FindingsPage ssr=SsrMode::Async />
                     <Route path=path!("/findings/:id") view=FindingDetailPage ssr=SsrMode::Async />
                     <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />

@@ -65,6 +65,61 @@ test("filter and paginate the list; the URL restores the view", async ({ page })
   expect(errors).toEqual([]);
 });
 
+test("start each operation from its form; an identical start joins the active run", async ({ page }) => {
+  const errors = collectErrors(page);
+  await signIn(page, undefined, "/start");
+  await waitForHydration(page);
+
+  // Drift for the first scope, latest two syncs (no worker runs: it stays queued).
+  await page.getByTestId("drift-form").getByRole("button", { name: "Generate drift" }).click();
+  await expect(page).toHaveURL(/\/runs\/\d+$/);
+  const driftUrl = page.url();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText(/· Drift generation$/);
+  await expect(page.getByTestId("joined-notice")).toHaveCount(0);
+  await page.goto("/start");
+  await page.getByTestId("drift-form").getByRole("button", { name: "Generate drift" }).click();
+  await expect(page).toHaveURL(`${driftUrl}?joined=1`);
+  await expect(page.getByTestId("joined-notice")).toBeVisible();
+
+  // Two policies into a backup set.
+  await page.goto("/start");
+  const backup = page.getByTestId("backup-form");
+  await backup.getByRole("checkbox").nth(0).check();
+  await backup.getByRole("checkbox").nth(1).check();
+  await backup.getByRole("button", { name: "Add to backup set" }).click();
+  await expect(page).toHaveURL(/\/runs\/\d+$/);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText(/· Add policies to backup set$/);
+
+  // An inventory snapshot upload; a file that is not JSON is refused.
+  await page.goto("/start");
+  await page.getByLabel("Snapshot file").setInputFiles({
+    name: "broken.json",
+    mimeType: "application/json",
+    buffer: Buffer.from("{ not json"),
+  });
+  await page.getByRole("button", { name: "Import" }).click();
+  await expect(page).toHaveURL(/\/start/);
+  await expect(page.getByRole("alert")).toContainText("not valid JSON");
+  const snapshot = {
+    selection: { name: "e2e upload" },
+    policies: [
+      { external_id: "e2e-1", policy_type: "compliance_policy", display_name: "E2E policy", settings: { a: 1 }, assignments: [] },
+    ],
+  };
+  await page.getByLabel("Snapshot file").setInputFiles({
+    name: "e2e-snapshot.json",
+    mimeType: "application/json",
+    buffer: Buffer.from(JSON.stringify(snapshot)),
+  });
+  await page.getByRole("button", { name: "Import" }).click();
+  await expect(page).toHaveURL(/\/runs\/\d+$/);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText(/· Inventory import$/);
+  await expect(page.locator("section", { has: page.getByRole("heading", { name: "Scope" }) })).toContainText(
+    "e2e-snapshot.json",
+  );
+  expect(errors).toEqual([]);
+});
+
 test("a viewer sees cancel and retry disabled", async ({ page }) => {
   await signIn(page, VIEWER);
   const row = runRow(page, "Add policies to backup set", "partially succeeded");

@@ -30,6 +30,10 @@ struct Ids {
     notification: String,
     /// A new drift finding.
     finding: i64,
+    /// A scope with two completed inventory syncs (baseline, current).
+    scope_key: String,
+    syncs: (i64, i64),
+    backup_set: i64,
 }
 
 struct Probe {
@@ -37,6 +41,8 @@ struct Probe {
     access: Access,
     /// Arguments naming the rows of the tenant in `Ids`.
     args: fn(&Ids) -> Vec<(&'static str, String)>,
+    /// Sent as a multipart upload (the `snapshot` field as a file).
+    multipart: bool,
     /// Whether a call with another tenant's `args` must answer "not found"
     /// (false for functions that take no ids: they are checked by what they
     /// return instead).
@@ -58,96 +64,156 @@ const PROBES: &[Probe] = &[
             ]
         },
         takes_ids: false,
+        multipart: false,
     },
     Probe {
         path: "/api/auth/sign_out",
         access: Access::Read,
         args: none,
         takes_ids: false,
+        multipart: false,
     },
     Probe {
         path: "/api/session/current",
         access: Access::Read,
         args: none,
         takes_ids: false,
+        multipart: false,
     },
     Probe {
         path: "/api/session/switch_tenant",
         access: Access::Read,
         args: |ids| vec![("slug", ids.slug.clone())],
         takes_ids: true,
+        multipart: false,
     },
     Probe {
         path: "/api/runs/list",
         access: Access::Read,
         args: none,
         takes_ids: false,
+        multipart: false,
     },
     Probe {
         path: "/api/runs/facets",
         access: Access::Read,
         args: none,
         takes_ids: false,
+        multipart: false,
     },
     Probe {
         path: "/api/runs/get",
         access: Access::Read,
         args: |ids| vec![("id", ids.pending_run.to_string())],
         takes_ids: true,
+        multipart: false,
     },
     Probe {
         path: "/api/findings/list",
         access: Access::Read,
         args: none,
         takes_ids: false,
+        multipart: false,
     },
     Probe {
         path: "/api/findings/get",
         access: Access::Read,
         args: |ids| vec![("id", ids.finding.to_string())],
         takes_ids: true,
+        multipart: false,
     },
     Probe {
         path: "/api/findings/acknowledge",
         access: Access::Operate,
         args: |ids| vec![("id", ids.finding.to_string())],
         takes_ids: true,
+        multipart: false,
     },
     Probe {
         path: "/api/notifications/bell",
         access: Access::Read,
         args: none,
         takes_ids: false,
+        multipart: false,
     },
     Probe {
         path: "/api/notifications/list",
         access: Access::Read,
         args: none,
         takes_ids: false,
+        multipart: false,
     },
     Probe {
         path: "/api/notifications/mark_read",
         access: Access::Read,
         args: |ids| vec![("id", ids.notification.clone())],
         takes_ids: true,
+        multipart: false,
     },
     Probe {
         path: "/api/notifications/mark_all_read",
         access: Access::Read,
         args: none,
         takes_ids: false,
+        multipart: false,
+    },
+    Probe {
+        path: "/api/operations/options",
+        access: Access::Read,
+        args: none,
+        takes_ids: false,
+        multipart: false,
+    },
+    Probe {
+        path: "/api/operations/drift",
+        access: Access::Operate,
+        args: |ids| {
+            vec![
+                ("scope_key", ids.scope_key.clone()),
+                ("baseline", ids.syncs.0.to_string()),
+                ("current", ids.syncs.1.to_string()),
+            ]
+        },
+        takes_ids: true,
+        multipart: false,
+    },
+    Probe {
+        path: "/api/operations/backup",
+        access: Access::Operate,
+        args: |ids| {
+            vec![
+                ("backup_set", ids.backup_set.to_string()),
+                ("policies[]", "1".into()),
+            ]
+        },
+        takes_ids: true,
+        multipart: false,
+    },
+    Probe {
+        path: "/api/operations/import",
+        access: Access::Operate,
+        args: |_| {
+            vec![(
+                "snapshot",
+                r#"{"selection": {"name": "probe"}, "policies": [{"external_id": "p1", "policy_type": "compliance_policy", "display_name": "P1", "settings": {}}]}"#.into(),
+            )]
+        },
+        takes_ids: false,
+        multipart: true,
     },
     Probe {
         path: "/api/runs/cancel",
         access: Access::Operate,
         args: |ids| vec![("id", ids.pending_run.to_string())],
         takes_ids: true,
+        multipart: false,
     },
     Probe {
         path: "/api/runs/retry",
         access: Access::Operate,
         args: |ids| vec![("id", ids.failed_run.to_string())],
         takes_ids: true,
+        multipart: false,
     },
 ];
 
@@ -185,6 +251,13 @@ async fn world(pool: &PgPool) -> World {
             failed_run: failed_backup_run(pool, t, op).await,
             notification: notification.to_string(),
             finding: crate::db::testing::finding(pool, t, &format!("{slug}-subject")).await,
+            scope_key: format!("{slug}-scope"),
+            syncs: crate::db::testing::two_syncs(pool, t, &format!("{slug}-scope")).await,
+            backup_set: sqlx::query_scalar("SELECT id FROM backup_sets WHERE tenant_id = $1")
+                .bind(t)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
         };
         made.push((t, ids));
     }
@@ -196,7 +269,11 @@ async fn world(pool: &PgPool) -> World {
 async fn call(client: &Client, probe: &Probe, ids: &Ids) -> crate::server::test_client::Response {
     let args = (probe.args)(ids);
     let form: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    client.post(probe.path, &form).await
+    if probe.multipart {
+        client.post_multipart(probe.path, &form, "snapshot").await
+    } else {
+        client.post(probe.path, &form).await
+    }
 }
 
 #[test]
@@ -259,6 +336,9 @@ async fn another_tenants_ids_are_not_found_and_change_nothing(pool: PgPool) {
                 failed_run: 999_999_998,
                 notification: uuid::Uuid::new_v4().to_string(),
                 finding: 999_999_997,
+                scope_key: "no-such-scope".into(),
+                syncs: (999_999_996, 999_999_995),
+                backup_set: 999_999_994,
             };
             let unknown = call(&a_operator, probe, &missing).await;
             assert_eq!(unknown.status, 404, "{}", probe.path);

@@ -4,6 +4,7 @@
 
 pub mod findings;
 pub mod notifications;
+pub mod operations;
 pub mod runs;
 pub mod session;
 

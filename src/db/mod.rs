@@ -5,6 +5,7 @@ pub mod findings;
 pub mod notifications;
 pub mod run_list;
 pub mod runs;
+pub mod start_options;
 pub mod tenants;
 pub mod users;
 

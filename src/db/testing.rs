@@ -161,3 +161,23 @@ pub async fn finding(pool: &PgPool, tenant_id: i64, subject: &str) -> i64 {
     .await
     .expect("finding")
 }
+
+/// Two completed inventory syncs of `scope_key`, an hour apart:
+/// (baseline, current).
+pub async fn two_syncs(pool: &PgPool, tenant_id: i64, scope_key: &str) -> (i64, i64) {
+    let mut ids = Vec::new();
+    for hours in [2, 1] {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO inventory_sync_runs (tenant_id, selection_hash, status, started_at, finished_at) \
+             VALUES ($1, $2, 'completed', now() - make_interval(hours => $3), now() - make_interval(hours => $3)) RETURNING id",
+        )
+        .bind(tenant_id)
+        .bind(scope_key)
+        .bind(hours)
+        .fetch_one(pool)
+        .await
+        .expect("inventory sync");
+        ids.push(id);
+    }
+    (ids[0], ids[1])
+}

@@ -6,6 +6,7 @@ pub mod finding;
 pub mod notification;
 pub mod operation;
 pub mod run;
+pub mod start;
 pub mod status;
 pub mod tenant;
 pub mod time;

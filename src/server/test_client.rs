@@ -119,6 +119,33 @@ impl Client {
         Self::read(req).await
     }
 
+    /// A multipart form POST; the field named `file_field` is sent as a file.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file_field: &str,
+    ) -> Response {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = if *k == file_field {
+                form.part(
+                    k.to_string(),
+                    reqwest::multipart::Part::bytes(v.as_bytes().to_vec())
+                        .file_name("snapshot.json"),
+                )
+            } else {
+                form.text(k.to_string(), v.to_string())
+            };
+        }
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(ORIGIN, self.base.as_str())
+            .multipart(form);
+        Self::read(req).await
+    }
+
     /// Signs in (asserting it worked).
     pub async fn sign_in(&self, email: &str, password: &str) {
         let res = self.try_sign_in(email, password).await;

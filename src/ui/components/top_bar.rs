@@ -43,6 +43,9 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
             <li>
                 <A href="/findings">"Findings"</A>
             </li>
+            <li>
+                <A href="/start">"Start"</A>
+            </li>
         </ul>
         <div class="session-bar">
             <span

@@ -64,9 +64,9 @@ pub fn FindingsPage() -> impl IntoView {
                 let current = f.status.as_deref() == status;
                 view! {
                     <li>
-                        <A href=target.to_url() attr:class="chip" attr:aria-current=current.then_some("true")>
+                        <a href=target.to_url() class="chip" aria-current=current.then_some("true")>
                             {label}
-                        </A>
+                        </a>
                     </li>
                 }
             };

@@ -4,3 +4,4 @@ pub mod notifications;
 pub mod run_detail;
 pub mod runs;
 pub mod sign_in;
+pub mod start;

@@ -28,10 +28,17 @@ pub fn RunDetailPage() -> impl IntoView {
         },
         |(id, _, _)| get_run(id),
     );
+    let query = leptos_router::hooks::use_query_map();
+    let joined = move || query.read().get("joined").is_some_and(|v| v == "1");
     view! {
         <p class="breadcrumb">
             <A href="/runs">"← All runs"</A>
         </p>
+        {move || joined().then(|| view! {
+            <p class="notice" role="status" data-testid="joined-notice">
+                "An identical operation was already queued or running: your start joined this run instead of starting another."
+            </p>
+        })}
         <Transition fallback=|| view! { <p class="loading">"Loading run…"</p> }>
             {move || Suspend::new(async move {
                 match run.await {

@@ -73,14 +73,13 @@ pub fn RunsPage() -> impl IntoView {
                 "Refresh"
             </button>
         </div>
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                facets.await.ok().map(|f| view! { <Controls facets=f filter=filter.get_untracked() /> })
-            })}
-        </Transition>
         <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
             {move || Suspend::new(async move {
-                match runs.await {
+                let controls = facets
+                    .await
+                    .ok()
+                    .map(|f| view! { <Controls facets=f filter=filter.get_untracked() /> });
+                let list = match runs.await {
                     Ok(page) => {
                         let f = filter.get_untracked();
                         view! {
@@ -90,6 +89,10 @@ pub fn RunsPage() -> impl IntoView {
                             .into_any()
                     }
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                };
+                view! {
+                    {controls}
+                    {list}
                 }
             })}
         </Transition>
@@ -116,15 +119,15 @@ fn Controls(facets: RunFacets, filter: RunFilter) -> impl IntoView {
             let current = filter.bucket == Some(bucket);
             view! {
                 <li>
-                    <A
+                    <a
                         href=filter.with_bucket(Some(bucket)).to_url()
-                        attr:class=format!("chip chip-{}", bucket.slug())
-                        attr:aria-current=current.then_some("true")
-                        attr:data-bucket=bucket.slug()
+                        class=format!("chip chip-{}", bucket.slug())
+                        aria-current=current.then_some("true")
+                        data-bucket=bucket.slug()
                     >
                         {bucket.label()}
                         <span class="chip-count">{format_count(n)}</span>
-                    </A>
+                    </a>
                 </li>
             }
         })
@@ -143,15 +146,15 @@ fn Controls(facets: RunFacets, filter: RunFilter) -> impl IntoView {
         <nav class="chips" aria-label="Status">
             <ul>
                 <li>
-                    <A
+                    <a
                         href=all_href
-                        attr:class="chip"
-                        attr:aria-current=filter.bucket.is_none().then_some("true")
-                        attr:data-bucket="all"
+                        class="chip"
+                        aria-current=filter.bucket.is_none().then_some("true")
+                        data-bucket="all"
                     >
                         "all"
                         <span class="chip-count">{format_count(total)}</span>
-                    </A>
+                    </a>
                 </li>
                 {chips}
             </ul>

@@ -1,0 +1,172 @@
+use crate::api::operations::{get_start_options, ImportInventory, StartBackup, StartDrift};
+use crate::error::AppError;
+use crate::model::start::StartOptions;
+use crate::ui::components::error_panel::ErrorPanel;
+use crate::ui::components::top_bar::SessionResource;
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_meta::Title;
+
+/// Forms that start each operation. Plain forms: they work without
+/// JavaScript, and a start lands on the run's page (or, if refused, comes
+/// back here with the reason).
+#[component]
+pub fn StartPage() -> impl IntoView {
+    let options = Resource::new(|| (), |_| get_start_options());
+    let session = expect_context::<SessionResource>();
+    // A refused submit comes back here with its error in the URL.
+    let refusal = use_context::<leptos::server::ServerActionError>();
+    let error_of = move |path: &'static str| {
+        let refusal = refusal.clone();
+        move || {
+            refusal
+                .as_ref()
+                .filter(|e| e.path() == path)
+                .map(|e| {
+                    leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(e.err())
+                })
+                .map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })
+        }
+    };
+    view! {
+        <Title text="Start an operation" />
+        <div class="page-head">
+            <h1>"Start an operation"</h1>
+        </div>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let error_of = error_of.clone();
+                Suspend::new(async move {
+                let operator = session.await.map(|s| s.role.can_operate()).unwrap_or(false);
+                match options.await {
+                    Ok(opts) => view! {
+                        {(!operator).then(|| view! {
+                            <p class="notice" role="status">"Viewers can look but not start operations; ask an operator of this tenant."</p>
+                        })}
+                        <div class="start-grid">
+                            <DriftForm opts=opts.clone() operator error=error_of(StartDrift::PATH) />
+                            <BackupForm opts=opts operator error=error_of(StartBackup::PATH) />
+                            <ImportForm operator error=error_of(ImportInventory::PATH) />
+                        </div>
+                    }.into_any(),
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                }
+            })}}
+        </Transition>
+    }
+}
+
+#[component]
+fn DriftForm<E: IntoView + 'static>(
+    opts: StartOptions,
+    operator: bool,
+    error: impl Fn() -> E + Send + Sync + 'static,
+) -> impl IntoView {
+    let sync_options = move |opts: &StartOptions| {
+        opts.scopes
+            .iter()
+            .map(|s| {
+                let syncs = s
+                    .syncs
+                    .iter()
+                    .map(|y| view! { <option value=y.id.to_string()>{y.label.clone()}</option> })
+                    .collect_view();
+                view! { <optgroup label=s.name.clone()>{syncs}</optgroup> }
+            })
+            .collect_view()
+    };
+    let empty = opts.scopes.is_empty();
+    view! {
+        <section class="panel" aria-labelledby="drift-heading">
+            <h2 id="drift-heading">"Generate drift"</h2>
+            <p class="muted">"Compare two inventory syncs of a scope and record what was added, removed or modified."</p>
+            {error}
+            {if empty {
+                view! { <p class="empty">"No completed inventory sync yet: import a snapshot first."</p> }.into_any()
+            } else {
+                view! {
+                    <form method="post" action=StartDrift::url() class="stacked-form" data-testid="drift-form">
+                        <label for="drift-scope">"Scope"</label>
+                        <select id="drift-scope" name="scope_key" required>
+                            {opts.scopes.iter().map(|s| view! { <option value=s.scope_key.clone()>{s.name.clone()}</option> }).collect_view()}
+                        </select>
+                        <label for="drift-baseline">"Baseline sync"</label>
+                        <select id="drift-baseline" name="baseline">
+                            <option value="">"The scope's second latest"</option>
+                            {sync_options(&opts)}
+                        </select>
+                        <label for="drift-current">"Current sync"</label>
+                        <select id="drift-current" name="current">
+                            <option value="">"The scope's latest"</option>
+                            {sync_options(&opts)}
+                        </select>
+                        <button type="submit" class="btn btn-primary" disabled=!operator>"Generate drift"</button>
+                    </form>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn BackupForm<E: IntoView + 'static>(
+    opts: StartOptions,
+    operator: bool,
+    error: impl Fn() -> E + Send + Sync + 'static,
+) -> impl IntoView {
+    let empty = opts.backup_sets.is_empty() || opts.policies.is_empty();
+    view! {
+        <section class="panel" aria-labelledby="backup-heading">
+            <h2 id="backup-heading">"Add policies to a backup set"</h2>
+            <p class="muted">"Copy each policy's current settings into the set; policies already in it are skipped."</p>
+            {error}
+            {if empty {
+                view! { <p class="empty">"This tenant has no backup sets or no policies yet."</p> }.into_any()
+            } else {
+                view! {
+                    <form method="post" action=StartBackup::url() class="stacked-form" data-testid="backup-form">
+                        <label for="backup-set">"Backup set"</label>
+                        <select id="backup-set" name="backup_set" required>
+                            {opts.backup_sets.iter().map(|(id, name)| view! { <option value=id.to_string()>{name.clone()}</option> }).collect_view()}
+                        </select>
+                        <fieldset class="policy-picks">
+                            <legend>"Policies"</legend>
+                            {opts.policies.iter().map(|(id, name, kind)| view! {
+                                <label class="check">
+                                    <input type="checkbox" name="policies[]" value=id.to_string() />
+                                    {name.clone()} " " <code class="muted">{kind.clone()}</code>
+                                </label>
+                            }).collect_view()}
+                        </fieldset>
+                        <label class="check">
+                            <input type="checkbox" name="include_assignments" value="on" />
+                            "Include assignments"
+                        </label>
+                        <button type="submit" class="btn btn-primary" disabled=!operator>"Add to backup set"</button>
+                    </form>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn ImportForm<E: IntoView + 'static>(
+    operator: bool,
+    error: impl Fn() -> E + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <section class="panel" aria-labelledby="import-heading">
+            <h2 id="import-heading">"Import an inventory snapshot"</h2>
+            <p class="muted">
+                "A JSON file (at most 16 MiB): " <code>"{\"selection\": {…}, \"policies\": [{\"external_id\", \"policy_type\", \"display_name\", \"settings\", \"assignments\"}]}"</code>
+            </p>
+            {error}
+            <form method="post" enctype="multipart/form-data" action=ImportInventory::url() class="stacked-form" data-testid="import-form">
+                <label for="snapshot">"Snapshot file"</label>
+                <input id="snapshot" type="file" name="snapshot" accept="application/json,.json" required />
+                <button type="submit" class="btn btn-primary" disabled=!operator>"Import"</button>
+            </form>
+        </section>
+    }
+}
