@@ -1,4 +1,5 @@
 use crate::api::runs::{list_run_facets, list_runs};
+use crate::error::AppError;
 use crate::model::filter::{format_count, RunFacets, RunFilter, TimeRange};
 use crate::model::{OperationKind, RunSummary};
 use crate::ui::components::{
@@ -52,13 +53,16 @@ pub fn RunsPage() -> impl IntoView {
     });
     let live = Live::get();
     let refreshes = RwSignal::new(0u32);
-    let runs = Resource::new(
+    // One resource for the page and its counts: they load and refresh
+    // together.
+    let data = Resource::new(
         move || (raw.get(), refreshes.get(), live.runs.get()),
-        |(r, _, _)| list_runs(r.status, r.op, r.by, r.range, r.q, r.before),
-    );
-    let facets = Resource::new(
-        move || (raw.get(), refreshes.get(), live.runs.get()),
-        |(r, _, _)| list_run_facets(r.op, r.by, r.range, r.q),
+        |(r, _, _)| async move {
+            let facets =
+                list_run_facets(r.op.clone(), r.by.clone(), r.range.clone(), r.q.clone()).await?;
+            let page = list_runs(r.status, r.op, r.by, r.range, r.q, r.before).await?;
+            Ok::<_, AppError>((page, facets))
+        },
     );
     view! {
         <Title text="Runs" />
@@ -75,24 +79,17 @@ pub fn RunsPage() -> impl IntoView {
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
             {move || Suspend::new(async move {
-                let controls = facets
-                    .await
-                    .ok()
-                    .map(|f| view! { <Controls facets=f filter=filter.get_untracked() /> });
-                let list = match runs.await {
-                    Ok(page) => {
+                match data.await {
+                    Ok((page, facets)) => {
                         let f = filter.get_untracked();
                         view! {
+                            <Controls facets filter=f.clone() />
                             <RunsTable runs=page.runs filtered=f.is_filtered() />
                             <Pager filter=f older=page.older />
                         }
                             .into_any()
                     }
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
-                };
-                view! {
-                    {controls}
-                    {list}
                 }
             })}
         </Transition>
