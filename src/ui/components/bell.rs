@@ -102,12 +102,39 @@ pub fn provide_bell() {
 pub fn NotificationBell() -> impl IntoView {
     let actions = ReadActions::get();
     let bell = expect_context::<BellResource>();
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                bell.await.ok().map(|b| view! { <BellMenu bell=b actions /> })
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn BellMenu(bell: Bell, actions: ReadActions) -> impl IntoView {
     let panel = NodeRef::<html::Details>::new();
     let close = Callback::new(move |_| {
         if let Some(details) = panel.get_untracked() {
             details.set_open(false);
         }
     });
+    let badge = bell.badge();
+    let list = if bell.latest.is_empty() {
+        view! { <p class="empty">"No notifications yet. Runs you start report here."</p> }
+            .into_any()
+    } else {
+        view! {
+            <ul class="notification-list">
+                {bell
+                    .latest
+                    .into_iter()
+                    .map(|item| view! { <NotificationEntry item on_open=close /> })
+                    .collect_view()}
+            </ul>
+        }
+        .into_any()
+    };
     view! {
         <details class="bell" node_ref=panel data-testid="bell">
             <summary class="bell-button" title="Notifications">
@@ -116,20 +143,12 @@ pub fn NotificationBell() -> impl IntoView {
                 </svg>
                 <span class="visually-hidden">"Notifications"</span>
                 <span class="bell-live" aria-live="polite">
-                <Transition fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        let badge = bell.await.ok().and_then(|b| b.badge());
-                        badge
-                            .map(|count| {
-                                view! {
-                                    <span class="bell-badge" data-testid="bell-count">
-                                        {count}
-                                        <span class="visually-hidden">" unread"</span>
-                                    </span>
-                                }
-                            })
+                    {badge.map(|count| view! {
+                        <span class="bell-badge" data-testid="bell-count">
+                            {count}
+                            <span class="visually-hidden">" unread"</span>
+                        </span>
                     })}
-                </Transition>
                 </span>
             </summary>
             <div class="bell-panel" role="region" aria-label="Latest notifications">
@@ -141,27 +160,7 @@ pub fn NotificationBell() -> impl IntoView {
                         </button>
                     </ActionForm>
                 </div>
-                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                    {move || Suspend::new(async move {
-                        match bell.await {
-                            Ok(b) if b.latest.is_empty() => {
-                                view! { <p class="empty">"No notifications yet. Runs you start report here."</p> }.into_any()
-                            }
-                            Ok(b) => {
-                                view! {
-                                    <ul class="notification-list">
-                                        {b.latest
-                                            .into_iter()
-                                            .map(|item| view! { <NotificationEntry item on_open=close /> })
-                                            .collect_view()}
-                                    </ul>
-                                }
-                                    .into_any()
-                            }
-                            Err(e) => view! { <p class="form-error">{e.to_string()}</p> }.into_any(),
-                        }
-                    })}
-                </Transition>
+                {list}
                 <a class="bell-all" href="/notifications" on:click=move |_| close.run(())>
                     "All notifications"
                 </a>

@@ -23,6 +23,9 @@ pub fn TopBar() -> impl IntoView {
                         session.await.ok().map(|info| view! { <SignedIn info /> })
                     })}
                 </Transition>
+                // A sibling, not a child, of the suspense above: nested
+                // suspense boundaries hydrate out of order.
+                <NotificationBell />
             </nav>
         </header>
     }
@@ -56,7 +59,6 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
             >
                 <span class="visually-hidden">{move || if live.connected.get() { "live" } else { "offline" }}</span>
             </span>
-            <NotificationBell />
             <TenantSwitcher info />
             {viewer.then(|| view! { <span class="role-badge" title="You can look but not change anything">"viewer"</span> })}
             <form method="post" action=SignOut::url() class="sign-out">

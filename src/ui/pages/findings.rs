@@ -165,12 +165,14 @@ pub fn FindingDetailPage() -> impl IntoView {
         },
         |(id, _)| get_finding(id),
     );
+    let session = expect_context::<SessionResource>();
     view! {
         <p class="breadcrumb"><A href="/findings">"← All findings"</A></p>
         <Transition fallback=|| view! { <p class="loading">"Loading finding…"</p> }>
             {move || Suspend::new(async move {
+                let operator = session.await.map(|s| s.role.can_operate()).unwrap_or(false);
                 match finding.await {
-                    Ok(detail) => view! { <FindingView detail acknowledge /> }.into_any(),
+                    Ok(detail) => view! { <FindingView detail acknowledge operator /> }.into_any(),
                     Err(error) => view! { <Title text=error.title() /><ErrorPanel error /> }.into_any(),
                 }
             })}
@@ -182,8 +184,8 @@ pub fn FindingDetailPage() -> impl IntoView {
 fn FindingView(
     detail: FindingDetail,
     acknowledge: ServerAction<AcknowledgeFinding>,
+    operator: bool,
 ) -> impl IntoView {
-    let session = expect_context::<SessionResource>();
     let f = detail.summary.clone();
     let ev = f.evidence.clone();
     let title = format!(
@@ -210,24 +212,17 @@ fn FindingView(
                 <span class=format!("finding-status finding-{}", f.status) data-testid="finding-status">{f.status.clone()}</span>
             </header>
             {is_new.then(|| view! {
-                <Transition fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        let operator = session.await.map(|s| s.role.can_operate()).unwrap_or(false);
-                        view! {
-                            <ActionForm action=acknowledge attr:class="inline-form">
-                                <input type="hidden" name="id" value=f.id.to_string() />
-                                <button
-                                    type="submit"
-                                    class="btn btn-primary"
-                                    disabled=!operator
-                                    title=(!operator).then_some("Viewers can look but not change anything")
-                                >
-                                    "Acknowledge"
-                                </button>
-                            </ActionForm>
-                        }
-                    })}
-                </Transition>
+                <ActionForm action=acknowledge attr:class="inline-form">
+                    <input type="hidden" name="id" value=f.id.to_string() />
+                    <button
+                        type="submit"
+                        class="btn btn-primary"
+                        disabled=!operator
+                        title=(!operator).then_some("Viewers can look but not change anything")
+                    >
+                        "Acknowledge"
+                    </button>
+                </ActionForm>
             })}
             {move || error().map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
             <section class="panel" aria-labelledby="evidence-heading">

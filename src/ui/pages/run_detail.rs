@@ -14,6 +14,7 @@ use leptos_router::hooks::use_params_map;
 pub fn RunDetailPage() -> impl IntoView {
     let params = use_params_map();
     let live = crate::ui::live::Live::get();
+    let session = expect_context::<crate::ui::components::top_bar::SessionResource>();
     let actions = RunActions {
         cancel: ServerAction::new(),
         retry: ServerAction::new(),
@@ -41,8 +42,10 @@ pub fn RunDetailPage() -> impl IntoView {
         })}
         <Transition fallback=|| view! { <p class="loading">"Loading run…"</p> }>
             {move || Suspend::new(async move {
+                // Both in this one boundary: nested boundaries hydrate out of order.
+                let operator = session.await.map(|s| s.role.can_operate()).unwrap_or(false);
                 match run.await {
-                    Ok(detail) => view! { <RunView detail actions /> }.into_any(),
+                    Ok(detail) => view! { <RunView detail actions operator /> }.into_any(),
                     Err(error) => {
                         view! {
                             <Title text=error.title() />
@@ -57,7 +60,7 @@ pub fn RunDetailPage() -> impl IntoView {
 }
 
 #[component]
-fn RunView(detail: RunDetail, actions: RunActions) -> impl IntoView {
+fn RunView(detail: RunDetail, actions: RunActions, operator: bool) -> impl IntoView {
     let s = detail.summary.clone();
     let title = format!("Run #{} · {}", s.id, s.operation_label());
     let duration = s
@@ -76,7 +79,7 @@ fn RunView(detail: RunDetail, actions: RunActions) -> impl IntoView {
                 <StatusBadge status=s.status />
                 {detail.cancel_requested.then(|| view! { <span class="muted" data-testid="cancel-requested">"stopping…"</span> })}
             </header>
-            <RunActionsView actions run_id=s.id can_cancel=detail.can_cancel() can_retry=detail.can_retry() />
+            <RunActionsView actions operator run_id=s.id can_cancel=detail.can_cancel() can_retry=detail.can_retry() />
             <section class="panel" aria-labelledby="progress-heading">
                 <h2 id="progress-heading">"Progress"</h2>
                 <div aria-live="polite">
@@ -334,11 +337,11 @@ struct RunActions {
 #[component]
 fn RunActionsView(
     actions: RunActions,
+    operator: bool,
     run_id: i64,
     can_cancel: bool,
     can_retry: bool,
 ) -> impl IntoView {
-    let session = expect_context::<crate::ui::components::top_bar::SessionResource>();
     if !can_cancel && !can_retry {
         return ().into_any();
     }
@@ -352,9 +355,7 @@ fn RunActionsView(
     };
     view! {
         <section class="run-actions" aria-label="Actions">
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let operator = session.await.map(|s| s.role.can_operate()).unwrap_or(false);
+            {
                     let why = (!operator).then_some("Viewers can look but not change anything");
                     view! {
                         {can_cancel.then(|| view! {
@@ -384,8 +385,7 @@ fn RunActionsView(
                             </Confirm>
                         })}
                     }
-                })}
-            </Transition>
+            }
             {move || error().map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
         </section>
     }
