@@ -41,6 +41,8 @@ pub async fn load(pool: &PgPool, tenant_id: i64) -> Result<StartOptions, sqlx::E
             });
         }
     }
+    // Drift compares two syncs: a scope with fewer has nothing to offer yet.
+    scopes.retain(|s| s.syncs.len() >= 2);
     let backup_sets: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, name FROM backup_sets WHERE tenant_id = $1 ORDER BY name, id")
             .bind(tenant_id)

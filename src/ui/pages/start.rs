@@ -82,7 +82,7 @@ fn DriftForm<E: IntoView + 'static>(
             <p class="muted">"Compare two inventory syncs of a scope and record what was added, removed or modified."</p>
             {error}
             {if empty {
-                view! { <p class="empty">"No completed inventory sync yet: import a snapshot first."</p> }.into_any()
+                view! { <p class="empty">"No scope has two completed inventory syncs yet: import a snapshot (twice) first."</p> }.into_any()
             } else {
                 view! {
                     <form method="post" action=StartDrift::url() class="stacked-form" data-testid="drift-form">
