@@ -202,9 +202,18 @@ fn clip(s: &str) -> String {
 
 /// Percent-encodes a query value.
 pub fn encode(s: &str) -> String {
+    percent_encode(s, false)
+}
+
+/// Percent-encodes everything but unreserved characters (and `/` when
+/// `keep_slash`, for a path carried in a query value).
+pub fn percent_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -28,15 +28,7 @@ fn is_api(path: &str) -> bool {
 
 /// Percent-encodes a path and query for use as one query parameter value.
 pub fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::model::filter::percent_encode(s, true)
 }
 
 fn unauthorized() -> Response {
