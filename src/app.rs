@@ -2,9 +2,11 @@
 
 use crate::ui::components::top_bar::{SessionResource, TopBar};
 use crate::ui::pages::{
+    backup_set::BackupSetPage,
     findings::{FindingDetailPage, FindingsPage},
     not_found::NotFound,
     notifications::NotificationsPage,
+    overview::OverviewPage,
     run_detail::RunDetailPage,
     runs::RunsPage,
     sign_in::SignInPage,
@@ -78,8 +80,10 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async />
                     <Route path=path!("/") view=RunsPage ssr=SsrMode::Async />
+                    <Route path=path!("/overview") view=OverviewPage ssr=SsrMode::Async />
                     <Route path=path!("/runs") view=RunsPage ssr=SsrMode::Async />
                     <Route path=path!("/runs/:id") view=RunDetailPage ssr=SsrMode::Async />
+                    <Route path=path!("/backup-sets/:id") view=BackupSetPage ssr=SsrMode::Async />
                     <Route path=path!("/start") view=StartPage ssr=SsrMode::Async />
                     <Route path=path!("/findings") view=FindingsPage ssr=SsrMode::Async />
                     <Route path=path!("/findings/:id") view=FindingDetailPage ssr=SsrMode::Async />

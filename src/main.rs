@@ -57,6 +57,9 @@ mod cli {
             /// Mark the session cookie Secure; set it when the hub is reached over HTTPS.
             #[arg(long, env = "OPSHUB_SECURE_COOKIES")]
             secure_cookies: bool,
+            /// Minutes without progress after which the overview flags a running run as stalled.
+            #[arg(long, env = "OPSHUB_STALLED_AFTER_MINS", default_value_t = 10)]
+            stalled_after_mins: u64,
             #[command(flatten)]
             engine: EngineArgs,
         },
@@ -269,6 +272,7 @@ mod cli {
                 no_migrate,
                 workers,
                 secure_cookies,
+                stalled_after_mins,
                 engine,
             } => {
                 if !no_migrate {
@@ -285,6 +289,7 @@ mod cli {
                     live: opshub::server::live::LiveHub::spawn(pool.clone()),
                     pool,
                     secure_cookies,
+                    stalled_after: Duration::from_secs(stalled_after_mins.max(1) * 60),
                 };
                 http::serve(state, addr).await?;
                 if let Some(workers) = workers {

@@ -45,3 +45,13 @@ test("the runs list filters by status from the URL without JavaScript", async ({
   for (const text of await badges.allTextContents()) expect(text).toBe("failed");
   await expect(page.locator('.chips a[aria-current="true"]')).toHaveAttribute("data-bucket", "failed");
 });
+
+test("the overview's charts are drawn by the server", async ({ page }) => {
+  await signIn(page);
+  await page.goto("/overview?range=7d");
+  const chart = page.getByTestId("hourly-chart");
+  await expect(chart.locator("g.chart-hour")).toHaveCount(168);
+  expect(await chart.locator("rect.bar").count()).toBeGreaterThan(0);
+  await expect(page.getByTestId("top-reasons").locator("li.meter-row").first()).toBeVisible();
+  await expect(page.getByTestId("stalled-runs").locator("time").first()).toHaveText(/UTC$/);
+});

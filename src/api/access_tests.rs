@@ -109,6 +109,20 @@ const PROBES: &[Probe] = &[
         multipart: false,
     },
     Probe {
+        path: "/api/backup_sets/get",
+        access: Access::Read,
+        args: |ids| vec![("id", ids.backup_set.to_string())],
+        takes_ids: true,
+        multipart: false,
+    },
+    Probe {
+        path: "/api/overview/get",
+        access: Access::Read,
+        args: |_| vec![("range", "7d".into())],
+        takes_ids: false,
+        multipart: false,
+    },
+    Probe {
         path: "/api/findings/list",
         access: Access::Read,
         args: none,

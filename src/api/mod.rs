@@ -2,9 +2,11 @@
 //! signed-in actor (tenant, user, role) from the session, call the storage or
 //! domain layer, return a safe error.
 
+pub mod backup_sets;
 pub mod findings;
 pub mod notifications;
 pub mod operations;
+pub mod overview;
 pub mod runs;
 pub mod session;
 

@@ -1,8 +1,10 @@
 //! Storage: the Postgres pool, migrations, and queries by table family.
 
 pub mod audit;
+pub mod backup_sets;
 pub mod findings;
 pub mod notifications;
+pub mod overview;
 pub mod run_list;
 pub mod runs;
 pub mod start_options;

@@ -433,7 +433,7 @@ pub async fn claim_runs(
          claimed AS ( \
              UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \
                  lease_owner = $1 || '/' || gen_random_uuid(), \
-                 lease_expires_at = now() + make_interval(secs => $2), heartbeat_at = now(), \
+                 lease_expires_at = now() + make_interval(secs => $2), heartbeat_at = now(), progressed_at = now(), \
                  attempts = r.attempts + 1 \
              FROM pick WHERE r.tenant_id = pick.tenant_id AND r.id = pick.id \
              RETURNING r.tenant_id, r.id, r.user_id, r.resource, r.action, r.item_ids, r.total_items, r.lease_owner, \

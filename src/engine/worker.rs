@@ -417,7 +417,7 @@ async fn commit_batch(
         "UPDATE bulk_operation_runs SET total_items = $10, processed_items = processed_items + $4, \
              succeeded = succeeded + $5, failed = failed + $6, skipped = skipped + $7, \
              failures = CASE WHEN $8::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $8::jsonb END, \
-             heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $9) \
+             heartbeat_at = now(), progressed_at = now(), lease_expires_at = now() + make_interval(secs => $9) \
          WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' \
          RETURNING cancel_requested_at IS NOT NULL, processed_items, succeeded, failed, skipped",
     )

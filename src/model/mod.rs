@@ -1,10 +1,12 @@
 //! Types and pure logic shared by the server and the browser. No server crates.
 
+pub mod backup_set;
 pub mod failure;
 pub mod filter;
 pub mod finding;
 pub mod notification;
 pub mod operation;
+pub mod overview;
 pub mod run;
 pub mod start;
 pub mod status;

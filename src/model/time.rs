@@ -35,7 +35,12 @@ pub fn humanize_ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
 
 /// A duration for operators: `850 ms`, `42 s`, `3 min 12 s`, `2 h 05 min`.
 pub fn format_duration(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
-    let ms = (to - from).num_milliseconds().max(0);
+    format_millis((to - from).num_milliseconds())
+}
+
+/// [`format_duration`] of a length in milliseconds (negative counts as 0).
+pub fn format_millis(ms: i64) -> String {
+    let ms = ms.max(0);
     if ms < 1_000 {
         return format!("{ms} ms");
     }

@@ -575,15 +575,16 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
             ),
             six[..2].to_vec(),
         ),
-        // Running: three of eight done.
+        // Running: three of eight done, and no progress since it started
+        // twenty minutes ago (the overview flags it as stalled).
         (
             pre_change,
             eight.clone(),
             false,
             t.operator,
-            ago(0, 6),
+            ago(0, 20),
             Outcome::Running {
-                started: ago(0, 6) + Duration::seconds(1),
+                started: ago(0, 20) + Duration::seconds(1),
                 counters: counters(Some(8), 3, 0, 0),
             },
             eight[..3].to_vec(),
@@ -797,7 +798,7 @@ async fn insert_run(
             // A seeded running run holds an expired lease, as if its worker
             // died: the engine recovers and finishes it once workers start.
             "UPDATE bulk_operation_runs SET status = 'running', started_at = $3, attempts = 1, \
-             lease_owner = 'demo-seed', lease_expires_at = $3, heartbeat_at = $3, \
+             lease_owner = 'demo-seed', lease_expires_at = $3, heartbeat_at = $3, progressed_at = $3, \
              total_items = $4, processed_items = $5, succeeded = $6, failed = $7, skipped = $8 \
              WHERE tenant_id = $1 AND id = $2",
         )

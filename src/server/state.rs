@@ -12,7 +12,13 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Fans `NOTIFY` events out to the open event streams.
     pub live: crate::server::live::LiveHub,
+    /// A running run with no progress for this long is flagged as stalled.
+    pub stalled_after: std::time::Duration,
 }
+
+/// The default of [`AppState::stalled_after`]: batches record progress every
+/// quarter second, so ten quiet minutes mean a stuck item, not a slow one.
+pub const DEFAULT_STALLED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {

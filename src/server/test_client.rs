@@ -22,6 +22,7 @@ pub async fn spawn_server(pool: PgPool) -> SocketAddr {
         live: crate::server::live::LiveHub::spawn(pool.clone()),
         pool,
         secure_cookies: false,
+        stalled_after: crate::server::state::DEFAULT_STALLED_AFTER,
     });
     tokio::spawn(async move {
         axum::serve(

@@ -1,4 +1,5 @@
 pub mod bell;
+pub mod charts;
 pub mod error_panel;
 pub mod progress;
 pub mod status_badge;

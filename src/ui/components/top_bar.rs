@@ -41,6 +41,9 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
     view! {
         <ul class="nav-links">
             <li>
+                <A href="/overview">"Overview"</A>
+            </li>
+            <li>
                 <A href="/runs">"Runs"</A>
             </li>
             <li>

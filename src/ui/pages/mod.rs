@@ -1,6 +1,8 @@
+pub mod backup_set;
 pub mod findings;
 pub mod not_found;
 pub mod notifications;
+pub mod overview;
 pub mod run_detail;
 pub mod runs;
 pub mod sign_in;

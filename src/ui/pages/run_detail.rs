@@ -177,9 +177,12 @@ fn ScopeView(scope: RunScope) -> impl IntoView {
         .into_any(),
         RunScope::BackupSetAddPolicies { backup_set_id, backup_set_name, policy_ids, include_assignments } => {
             let set = match (backup_set_name, backup_set_id) {
-                (Some(name), Some(id)) => format!("{name} (#{id})"),
-                (None, Some(id)) => format!("#{id} (not found in this tenant)"),
-                _ => "—".into(),
+                (Some(name), Some(id)) => view! {
+                    <A href=format!("/backup-sets/{id}") attr:data-testid="backup-set-link">{format!("{name} (#{id})")}</A>
+                }
+                .into_any(),
+                (None, Some(id)) => format!("#{id} (not found in this tenant)").into_any(),
+                _ => "—".into_any(),
             };
             view! {
                 <dl class="fields">

@@ -245,6 +245,12 @@ fn RunsTable(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
             .into_any()
         };
     }
+    view! { <RunTable runs /> }.into_any()
+}
+
+/// Runs as a table, in the order given.
+#[component]
+pub fn RunTable(runs: Vec<RunSummary>) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table class="runs-table">
@@ -297,5 +303,4 @@ fn RunsTable(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
             </table>
         </div>
     }
-    .into_any()
 }
