@@ -95,7 +95,7 @@ mod cli {
             #[arg(long)]
             wait: bool,
         },
-        /// Measure the engine on this database (adds a tenant of its own).
+        /// Measure the engine or the hub on this database (in tenants of its own).
         Bench {
             #[command(subcommand)]
             part: BenchPart,
@@ -149,6 +149,23 @@ mod cli {
             /// Worker concurrency.
             #[arg(long, default_value_t = 4)]
             concurrency: usize,
+        },
+        /// Latency of the runs list and the bell over HTTP, against a long
+        /// history loaded into tenants of its own.
+        Hub {
+            /// Runs to load (half of them into the measured tenant, the rest
+            /// over nine others).
+            #[arg(long, default_value_t = 1_000_000)]
+            runs: usize,
+            /// Notifications to load for the measured tenant's user.
+            #[arg(long, default_value_t = 100_000)]
+            notifications: usize,
+            /// Timed requests per measurement.
+            #[arg(long, default_value_t = 300)]
+            requests: usize,
+            /// Keep the loaded data instead of removing it afterwards.
+            #[arg(long)]
+            keep: bool,
         },
     }
 
@@ -361,6 +378,36 @@ mod cli {
                     concurrency: concurrency.max(1),
                 };
                 println!("{}", opshub::bench::run_engine(&pool, opts).await?);
+            }
+            Command::Bench {
+                part:
+                    BenchPart::Hub {
+                        runs,
+                        notifications,
+                        requests,
+                        keep,
+                    },
+            } => {
+                opshub::db::migrate(&pool).await?;
+                anyhow::ensure!(
+                    (1_000..=100_000_000).contains(&runs),
+                    "--runs is between 1000 and 100000000"
+                );
+                anyhow::ensure!(
+                    (1..=100_000_000).contains(&notifications),
+                    "--notifications is between 1 and 100000000"
+                );
+                anyhow::ensure!(
+                    (10..=1_000_000).contains(&requests),
+                    "--requests is between 10 and 1000000"
+                );
+                let opts = opshub::bench::HubBench {
+                    runs,
+                    notifications,
+                    requests,
+                    keep,
+                };
+                println!("{}", opshub::bench::run_hub(&pool, opts).await?);
             }
             Command::User {
                 action:

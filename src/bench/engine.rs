@@ -22,7 +22,7 @@ struct BenchTenant {
 }
 
 async fn bench_tenant(pool: &PgPool, policies: usize) -> anyhow::Result<BenchTenant> {
-    let tag = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    let tag = super::new_tag();
     let tenant_id: i64 =
         sqlx::query_scalar("INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id")
             .bind(format!("bench-{tag}"))
