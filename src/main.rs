@@ -234,6 +234,13 @@ mod cli {
         /// Claims of one run before it fails with worker_lost.
         #[arg(long, env = "OPSHUB_MAX_ATTEMPTS", default_value_t = 3)]
         max_attempts: i32,
+        /// Most items a run records per batch.
+        #[arg(long, env = "OPSHUB_MAX_BATCH", default_value_t = 5_000)]
+        max_batch: usize,
+        /// Milliseconds to pause between a run's batches, to throttle what
+        /// runs do to the systems they touch (0: no pause).
+        #[arg(long, env = "OPSHUB_BATCH_PAUSE_MS", default_value_t = 0)]
+        batch_pause_ms: u64,
     }
 
     impl EngineArgs {
@@ -243,7 +250,8 @@ mod cli {
                 lease: Duration::from_secs(self.lease_secs.max(1)),
                 poll_interval: Duration::from_millis(self.poll_ms.max(10)),
                 max_attempts: self.max_attempts.max(1),
-                ..WorkerConfig::default()
+                max_batch: self.max_batch.max(1),
+                batch_pause: Duration::from_millis(self.batch_pause_ms),
             }
         }
     }

@@ -270,3 +270,32 @@ test("a run started elsewhere shows up live; its notification opens it", async (
   await expect(page.locator("main .notification").first()).toBeVisible();
   expect(errors).toEqual([]);
 });
+
+test("a running run's progress bar and status move live while a worker executes it", async ({ page }) => {
+  const errors = collectErrors(page);
+  const runId = startBackupRun(910003);
+  await signIn(page, undefined, `/runs/${runId}`);
+  await waitForHydration(page);
+  const badge = page.locator(".run-detail .badge").first();
+  await expect(badge).toHaveText("queued");
+  const bar = page.locator(".run-detail").getByRole("progressbar").first();
+
+  // One item a batch and a pause after each, so the run is seen part-way.
+  const worker = new Worker(["--max-batch", "1", "--batch-pause-ms", "700"]);
+  try {
+    await expect(badge).toHaveText("running", { timeout: 10_000 });
+    await expect
+      .poll(async () => Number(await bar.getAttribute("aria-valuenow")), { intervals: [100], timeout: 10_000 })
+      .toBeGreaterThan(0);
+    const midway = Number(await bar.getAttribute("aria-valuenow"));
+    expect(midway).toBeLessThan(100);
+    await expect(bar).toHaveAttribute("aria-valuenow", "100", { timeout: 15_000 });
+    // The missing policy failed: partially succeeded, live, without a reload.
+    await expect(badge).toHaveText("partially succeeded");
+    await waitForIdleQueue();
+  } finally {
+    await worker.stop();
+  }
+  await expect(page).toHaveURL(new RegExp(`/runs/${runId}$`));
+  expect(errors).toEqual([]);
+});

@@ -88,9 +88,10 @@ export function startBackupRun(missing: number): number {
 /** A worker process executing runs until stopped. */
 export class Worker {
   private proc: ChildProcess;
-  constructor() {
+  /** `extra`: more `opshub worker` options (e.g. pacing its batches). */
+  constructor(extra: string[] = []) {
     const { bin, env } = e2eEnv();
-    this.proc = spawn(bin, ["worker", "--concurrency", "2", "--poll-ms", "200"], { env, stdio: "ignore" });
+    this.proc = spawn(bin, ["worker", "--concurrency", "2", "--poll-ms", "200", ...extra], { env, stdio: "ignore" });
   }
   async stop() {
     if (this.proc.exitCode !== null) return;

@@ -111,3 +111,30 @@ test.describe("run detail", () => {
     await expect(page.getByRole("heading", { level: 1 })).toHaveText("Not found");
   });
 });
+
+test.describe("backup set", () => {
+  test("a backup run links to its set, which lists its policies and the runs into it", async ({ page }) => {
+    const errors = collectErrors(page);
+    await page.goto("/runs");
+    const row = runRow(page, "Add policies to backup set", "running");
+    const runId = await row.getAttribute("data-run-id");
+    await row.getByRole("link").first().click();
+    await waitForHydration(page);
+    const link = page.getByTestId("backup-set-link");
+    const name = ((await link.textContent()) ?? "").replace(/ \(#\d+\)$/, "");
+    await link.click();
+    await expect(page).toHaveURL(/\/backup-sets\/\d+$/);
+    await expect(page.getByRole("heading", { level: 1 })).toHaveText(`Backup set ${name}`);
+    await expect(page.locator(`table.runs-table tr[data-run-id="${runId}"]`)).toBeVisible();
+    const held = Number(await page.getByTestId("item-count").textContent());
+    expect(held).toBeGreaterThan(0);
+    await expect(page.getByTestId("backup-items").locator("tbody tr")).toHaveCount(Math.min(held, 100));
+    expect(errors).toEqual([]);
+  });
+
+  test("another tenant's or an unknown set is not found", async ({ page }) => {
+    const res = await page.goto("/backup-sets/999999999");
+    expect(res?.status()).toBe(404);
+    await expect(page.getByRole("alert")).toContainText("backup set 999999999 does not exist");
+  });
+});

@@ -76,6 +76,7 @@ fn fast_workers() -> WorkerConfig {
         poll_interval: Duration::from_millis(50),
         max_attempts: 3,
         max_batch: 500,
+        batch_pause: Duration::ZERO,
     }
 }
 
@@ -671,4 +672,29 @@ async fn claiming_a_run_announces_that_it_started(pool: PgPool) {
         event,
         json!({"tenant_id": fx.tenant, "run_id": run, "event": "started"})
     );
+}
+
+#[sqlx::test]
+async fn a_paced_run_shows_progress_between_its_batches(pool: PgPool) {
+    let fx = fixture(&pool, "paced", 6).await;
+    let config = WorkerConfig {
+        max_batch: 1,
+        batch_pause: Duration::from_millis(150),
+        ..fast_workers()
+    };
+    let run = start(&pool, backup(&fx, &fx.policies)).await.unwrap();
+    let workers = WorkerPool::spawn(pool.clone(), config);
+    // One item a batch, a pause after each: the run is seen part-way.
+    let midway = wait_until(
+        &pool,
+        run.run_id,
+        "part-way",
+        |r| r.status == "running" && r.processed_items > 0 && r.processed_items < 6,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(midway.total_items, Some(6));
+    let done = finished(&pool, run.run_id).await;
+    workers.shutdown().await;
+    assert_eq!((done.status.as_str(), done.succeeded), ("completed", 6));
 }

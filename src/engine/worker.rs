@@ -32,6 +32,9 @@ pub struct WorkerConfig {
     pub max_attempts: i32,
     /// Upper bound on items per batch (batches also end after ~250 ms).
     pub max_batch: usize,
+    /// A pause between a run's batches: throttles how hard runs press on the
+    /// systems they touch (zero: none).
+    pub batch_pause: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -42,6 +45,7 @@ impl Default for WorkerConfig {
             poll_interval: Duration::from_secs(1),
             max_attempts: 3,
             max_batch: 5_000,
+            batch_pause: Duration::ZERO,
         }
     }
 }
@@ -357,6 +361,12 @@ async fn process_items(
             }
         }
         offset = end;
+        if !config.batch_pause.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(config.batch_pause) => {}
+                _ = token.cancelled() => {}
+            }
+        }
         // Aim for ~250 ms per batch so progress is flushed several times a second.
         let took = started.elapsed();
         if took < Duration::from_millis(100) {
