@@ -9,6 +9,7 @@ import {
   VIEWER,
   waitForHydration,
   waitForIdleQueue,
+  HubServer,
   Worker,
 } from "./helpers";
 
@@ -298,4 +299,36 @@ test("a running run's progress bar and status move live while a worker executes 
   }
   await expect(page).toHaveURL(new RegExp(`/runs/${runId}$`));
   expect(errors).toEqual([]);
+});
+
+test("after the server restarts, the event stream reconnects and catches up on what it missed", async ({ page }) => {
+  const server = new HubServer(3107);
+  await server.start();
+  try {
+    await signIn(page);
+    // The same browser session, on a server process this test controls.
+    await page.goto(`${server.url}/runs`);
+    await waitForHydration(page);
+    const live = page.getByTestId("live-status");
+    await expect(live).toHaveClass(/connected/);
+
+    // The server goes away: the stream drops and the hub says so.
+    await server.stop();
+    await expect(live).not.toHaveClass(/connected/, { timeout: 10_000 });
+
+    // Meanwhile a run starts; its event reaches no one.
+    const runId = startBackupRun(910004);
+    const row = page.locator(`tr[data-run-id="${runId}"]`);
+    await expect(row).toHaveCount(0);
+
+    // The server is back: the stream reconnects by itself and the list
+    // catches up, without a reload.
+    await server.start();
+    await expect(live).toHaveClass(/connected/, { timeout: 15_000 });
+    await expect(row).toBeVisible();
+    await expect(row.locator(".badge")).toHaveText("queued");
+    sql(`UPDATE bulk_operation_runs SET status = 'aborted', finished_at = now() WHERE id = ${runId}`);
+  } finally {
+    await server.stop();
+  }
 });

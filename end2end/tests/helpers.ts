@@ -117,3 +117,30 @@ export async function unreadCount(page: Page): Promise<number> {
   const text = (await badge.textContent()) ?? "";
   return Number(text.replace(/\D/g, "")) || 0;
 }
+
+/** A second hub server process on the test database, which a test may stop
+ * and start again (the sessions live in Postgres, so sign-ins survive). */
+export class HubServer {
+  private proc: ChildProcess | null = null;
+  constructor(readonly port: number) {}
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+  async start() {
+    const { bin, env } = e2eEnv();
+    this.proc = spawn(bin, ["serve", "--workers", "0", "--no-migrate", "--addr", `127.0.0.1:${this.port}`], {
+      env,
+      stdio: "ignore",
+    });
+    await expect
+      .poll(async () => (await fetch(`${this.url}/readyz`).catch(() => null))?.status ?? 0, { timeout: 20_000 })
+      .toBe(200);
+  }
+  async stop() {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill("SIGKILL");
+    await exited;
+  }
+}
