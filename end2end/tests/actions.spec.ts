@@ -301,6 +301,30 @@ test("a running run's progress bar and status move live while a worker executes 
   expect(errors).toEqual([]);
 });
 
+test("progress refetches the runs list but not the status counts", async ({ page }) => {
+  await signIn(page);
+  await waitForHydration(page);
+  const calls = { list: 0, facets: 0 };
+  page.on("request", (req) => {
+    if (req.url().endsWith("/api/runs/list")) calls.list++;
+    if (req.url().endsWith("/api/runs/facets")) calls.facets++;
+  });
+  const runId = startBackupRun(910005);
+  const row = page.locator(`tr[data-run-id="${runId}"]`);
+  await expect(row.locator(".badge")).toHaveText("queued");
+  const worker = new Worker(["--max-batch", "1", "--batch-pause-ms", "600"]);
+  try {
+    await expect(row.locator(".badge")).toHaveText("partially succeeded", { timeout: 20_000 });
+    await waitForIdleQueue();
+  } finally {
+    await worker.stop();
+  }
+  // Every change refetched the list; only the status changes (queued,
+  // started, finished) refetched the counts.
+  expect(calls.facets).toBeGreaterThan(0);
+  expect(calls.facets).toBeLessThan(calls.list);
+});
+
 test("after the server restarts, the event stream reconnects and catches up on what it missed", async ({ page }) => {
   const server = new HubServer(3107);
   await server.start();

@@ -14,6 +14,10 @@ pub struct Live {
     /// Bumped when a run of the current tenant changed (several changes
     /// within a quarter second bump it once).
     pub runs: RwSignal<u64>,
+    /// Bumped, just before `runs`, when a run of the current tenant changed
+    /// status (not mere progress). Read untracked: it tells a refetch
+    /// triggered by `runs` whether per-status counts may have changed.
+    pub statuses: RwSignal<u64>,
     /// Bumped when a notification for the signed-in user arrived.
     pub notifications: RwSignal<u64>,
     /// Whether the stream is open.
@@ -24,6 +28,7 @@ impl Live {
     pub fn provide() -> Live {
         let live = Live {
             runs: RwSignal::new(0),
+            statuses: RwSignal::new(0),
             notifications: RwSignal::new(0),
             connected: RwSignal::new(false),
         };
@@ -50,7 +55,7 @@ mod client {
     use std::time::Duration;
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
-    use web_sys::{Event, EventSource, VisibilityState};
+    use web_sys::{Event, EventSource, MessageEvent, VisibilityState};
 
     type Listener = Closure<dyn FnMut(Event)>;
 
@@ -108,8 +113,18 @@ mod client {
     }
 
     fn catch_up(live: Live) {
+        live.statuses.update(|n| *n += 1);
         live.runs.update(|n| *n += 1);
         live.notifications.update(|n| *n += 1);
+    }
+
+    /// Whether a `run` event only reports progress (`"event": "progress"`).
+    fn is_progress(event: &Event) -> bool {
+        event
+            .dyn_ref::<MessageEvent>()
+            .and_then(|m| m.data().as_string())
+            .and_then(|data| serde_json::from_str::<serde_json::Value>(&data).ok())
+            .is_some_and(|v| v.get("event").and_then(|e| e.as_str()) == Some("progress"))
     }
 
     fn open(live: Live) {
@@ -136,7 +151,15 @@ mod client {
                 }
             }),
         );
-        on("run", Box::new(move |_| bump_runs_soon(live)));
+        on(
+            "run",
+            Box::new(move |event| {
+                if !is_progress(&event) {
+                    live.statuses.update(|n| *n += 1);
+                }
+                bump_runs_soon(live);
+            }),
+        );
         on(
             "notification",
             Box::new(move |_| live.notifications.update(|n| *n += 1)),

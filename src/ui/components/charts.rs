@@ -80,9 +80,10 @@ pub fn HourlyRunsChart(hours: Vec<HourCounts>, label: String) -> impl IntoView {
     let bar_w = (slot * 0.78).max(1.0);
     let y_of = move |v: u32| TOP + plot_h - f64::from(v) / f64::from(max) * plot_h;
 
+    // Gridlines at 0, the top and, when it is a whole number, halfway.
     let grid = [0, max / 2, max]
         .into_iter()
-        .filter(|v| *v == 0 || *v == max || max >= 2)
+        .filter(|v| *v == 0 || *v == max || max.is_multiple_of(2))
         .map(|v| {
             let y = num(y_of(v));
             view! {

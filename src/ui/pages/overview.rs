@@ -64,9 +64,9 @@ fn OverviewView(overview: Overview) -> impl IntoView {
         .map(|r| {
             view! {
                 <li>
-                    <A href=format!("/overview?range={}", r.slug()) attr:class="chip" attr:aria-current=(r == range).then_some("true")>
+                    <a href=format!("/overview?range={}", r.slug()) class="chip" aria-current=(r == range).then_some("true")>
                         {r.label()}
-                    </A>
+                    </a>
                 </li>
             }
         })

@@ -22,6 +22,18 @@ struct Query {
     before: Option<String>,
 }
 
+/// What the status counts depend on: the filters other than the status and
+/// the page, the refresh button, and how many status changes were seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FacetsKey {
+    op: Option<String>,
+    by: Option<String>,
+    range: Option<String>,
+    q: Option<String>,
+    refresh: u32,
+    statuses: u64,
+}
+
 /// The current tenant's runs, newest first: status chips with counts,
 /// filters, search and keyset pages, all in the URL; live.
 #[component]
@@ -54,12 +66,39 @@ pub fn RunsPage() -> impl IntoView {
     let live = Live::get();
     let refreshes = RwSignal::new(0u32);
     // One resource for the page and its counts: they load and refresh
-    // together.
+    // together. The counts are the costlier query and change only when a
+    // run changes status, so a refetch for mere progress reuses them.
+    let counted: StoredValue<Option<(FacetsKey, RunFacets)>> = StoredValue::new(None);
     let data = Resource::new(
         move || (raw.get(), refreshes.get(), live.runs.get()),
-        |(r, _, _)| async move {
-            let facets =
-                list_run_facets(r.op.clone(), r.by.clone(), r.range.clone(), r.q.clone()).await?;
+        move |(r, refresh, _)| async move {
+            let key = FacetsKey {
+                op: r.op.clone(),
+                by: r.by.clone(),
+                range: r.range.clone(),
+                q: r.q.clone(),
+                refresh,
+                statuses: live.statuses.get_untracked(),
+            };
+            let known = counted.with_value(|c| {
+                c.as_ref()
+                    .filter(|(k, _)| *k == key)
+                    .map(|(_, f)| f.clone())
+            });
+            let facets = match known {
+                Some(facets) => facets,
+                None => {
+                    let facets = list_run_facets(
+                        key.op.clone(),
+                        key.by.clone(),
+                        key.range.clone(),
+                        key.q.clone(),
+                    )
+                    .await?;
+                    counted.set_value(Some((key, facets.clone())));
+                    facets
+                }
+            };
             let page = list_runs(r.status, r.op, r.by, r.range, r.q, r.before).await?;
             Ok::<_, AppError>((page, facets))
         },
