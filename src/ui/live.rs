@@ -47,6 +47,66 @@ impl Live {
     }
 }
 
+/// Remembers the last value fetched for a key while no run changed status:
+/// a refetch caused by mere progress reuses it instead of asking again
+/// (per-status counts, the overview's aggregates).
+pub struct StatusCache<K: 'static, V: 'static> {
+    last: StoredValue<Option<(K, u64, V)>>,
+}
+
+impl<K: 'static, V: 'static> Clone for StatusCache<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K: 'static, V: 'static> Copy for StatusCache<K, V> {}
+
+impl<K, V> StatusCache<K, V>
+where
+    K: PartialEq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub fn new() -> Self {
+        StatusCache {
+            last: StoredValue::new(None),
+        }
+    }
+
+    pub async fn get_or_fetch<E, Fut>(
+        self,
+        live: Live,
+        key: K,
+        fetch: impl FnOnce() -> Fut,
+    ) -> Result<V, E>
+    where
+        Fut: std::future::Future<Output = Result<V, E>>,
+    {
+        let statuses = live.statuses.get_untracked();
+        let known = self.last.with_value(|last| {
+            last.as_ref()
+                .filter(|(k, s, _)| *k == key && *s == statuses)
+                .map(|(_, _, v)| v.clone())
+        });
+        if let Some(value) = known {
+            return Ok(value);
+        }
+        let value = fetch().await?;
+        self.last.set_value(Some((key, statuses, value.clone())));
+        Ok(value)
+    }
+}
+
+impl<K, V> Default for StatusCache<K, V>
+where
+    K: PartialEq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(feature = "hydrate")]
 mod client {
     use super::Live;

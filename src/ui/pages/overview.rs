@@ -5,7 +5,7 @@ use crate::model::time::format_millis;
 use crate::model::{OperationKind, StatusBucket};
 use crate::ui::components::charts::{HourlyRunsChart, MeterBar};
 use crate::ui::components::{error_panel::ErrorPanel, progress::ProgressBar, timestamp::Timestamp};
-use crate::ui::live::Live;
+use crate::ui::live::{Live, StatusCache};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -19,9 +19,11 @@ pub fn OverviewPage() -> impl IntoView {
     let query = use_query_map();
     let range = Memo::new(move |_| query.read().get("range"));
     let live = Live::get();
+    // The aggregates change only when a run changes status.
+    let cache = StatusCache::new();
     let data = Resource::new(
         move || (range.get(), live.runs.get()),
-        |(range, _)| get_overview(range),
+        move |(range, _)| cache.get_or_fetch(live, range.clone(), move || get_overview(range)),
     );
     view! {
         <Title text="Overview" />

@@ -5,7 +5,7 @@ use crate::model::{OperationKind, RunSummary};
 use crate::ui::components::{
     error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
 };
-use crate::ui::live::Live;
+use crate::ui::live::{Live, StatusCache};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Form, A};
@@ -22,8 +22,8 @@ struct Query {
     before: Option<String>,
 }
 
-/// What the status counts depend on: the filters other than the status and
-/// the page, the refresh button, and how many status changes were seen.
+/// What the status counts depend on (besides status changes): the filters
+/// other than the status and the page, and the refresh button.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct FacetsKey {
     op: Option<String>,
@@ -31,7 +31,6 @@ struct FacetsKey {
     range: Option<String>,
     q: Option<String>,
     refresh: u32,
-    statuses: u64,
 }
 
 /// The current tenant's runs, newest first: status chips with counts,
@@ -68,7 +67,7 @@ pub fn RunsPage() -> impl IntoView {
     // One resource for the page and its counts: they load and refresh
     // together. The counts are the costlier query and change only when a
     // run changes status, so a refetch for mere progress reuses them.
-    let counted: StoredValue<Option<(FacetsKey, RunFacets)>> = StoredValue::new(None);
+    let counts = StatusCache::new();
     let data = Resource::new(
         move || (raw.get(), refreshes.get(), live.runs.get()),
         move |(r, refresh, _)| async move {
@@ -78,27 +77,12 @@ pub fn RunsPage() -> impl IntoView {
                 range: r.range.clone(),
                 q: r.q.clone(),
                 refresh,
-                statuses: live.statuses.get_untracked(),
             };
-            let known = counted.with_value(|c| {
-                c.as_ref()
-                    .filter(|(k, _)| *k == key)
-                    .map(|(_, f)| f.clone())
-            });
-            let facets = match known {
-                Some(facets) => facets,
-                None => {
-                    let facets = list_run_facets(
-                        key.op.clone(),
-                        key.by.clone(),
-                        key.range.clone(),
-                        key.q.clone(),
-                    )
-                    .await?;
-                    counted.set_value(Some((key, facets.clone())));
-                    facets
-                }
-            };
+            let facets = counts
+                .get_or_fetch(live, key, || {
+                    list_run_facets(r.op.clone(), r.by.clone(), r.range.clone(), r.q.clone())
+                })
+                .await?;
             let page = list_runs(r.status, r.op, r.by, r.range, r.q, r.before).await?;
             Ok::<_, AppError>((page, facets))
         },
