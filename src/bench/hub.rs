@@ -12,10 +12,9 @@
 use crate::api::runs::RUNS_PAGE_SIZE;
 use crate::model::filter::{RunCursor, RunFacets, RunPage};
 use crate::model::{Bell, StatusBucket};
-use crate::server::{http::router, state::AppState};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, ORIGIN};
+use reqwest::header::{ACCEPT, ORIGIN};
 use reqwest::StatusCode;
 use sqlx::{ConnectOptions as _, PgConnection, PgPool};
 use std::net::SocketAddr;
@@ -543,36 +542,6 @@ async fn remove(conn: &mut PgConnection, fx: &Fixture) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The hub on 127.0.0.1 and a free port, as `opshub serve` builds it.
-async fn spawn_hub(pool: PgPool) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("binding a local port")?;
-    let addr = listener.local_addr()?;
-    let options = leptos::config::LeptosOptions::builder()
-        .output_name("opshub")
-        .site_addr(addr)
-        .build();
-    let app = router(AppState {
-        leptos_options: options,
-        live: crate::server::live::LiveHub::spawn(pool.clone()),
-        pool,
-        secure_cookies: false,
-        stalled_after: crate::server::state::DEFAULT_STALLED_AFTER,
-    });
-    let server = tokio::spawn(async move {
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "the benchmark's hub stopped");
-        }
-    });
-    Ok((addr, server))
-}
-
 /// A browser: one cookie jar, one keep-alive connection, calls made the way
 /// the hydrated app makes them (same-origin form POSTs answered in JSON).
 struct Browser {
@@ -595,19 +564,12 @@ impl Browser {
     /// One call: the time from sending to the last byte, and the body. Any
     /// answer but a 200 with a body is an error.
     async fn call(&self, path: &str, form: &[(&str, &str)]) -> anyhow::Result<(Duration, String)> {
-        use crate::model::filter::encode;
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
         let request = self
             .http
             .post(format!("{}{path}", self.base))
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .form(form)
             .header(ACCEPT, "application/json")
-            .header(ORIGIN, &self.base)
-            .body(body);
+            .header(ORIGIN, &self.base);
         let began = Instant::now();
         let response = request
             .send()
@@ -738,7 +700,9 @@ async fn measure(
     .await?
     .context("no run older than 45 days to search for")?;
 
-    let (addr, server) = spawn_hub(pool.clone()).await?;
+    let (addr, server) = crate::server::http::spawn_local(pool.clone())
+        .await
+        .context("starting the hub on a local port")?;
     let outcome = async {
         let browser = Browser::new(addr)?;
         browser

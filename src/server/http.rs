@@ -98,6 +98,37 @@ async fn client_errors_are_4xx(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// The hub on 127.0.0.1 and a free port, with default settings and no
+/// workers, until the returned task is aborted: for tests and benchmarks.
+pub async fn spawn_local(
+    pool: sqlx::PgPool,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let leptos_options = leptos::config::LeptosOptions::builder()
+        .output_name("opshub")
+        .site_addr(addr)
+        .build();
+    let app = router(AppState {
+        leptos_options,
+        live: crate::server::live::LiveHub::spawn(pool.clone()),
+        pool,
+        secure_cookies: false,
+        stalled_after: crate::server::state::DEFAULT_STALLED_AFTER,
+    });
+    let server = tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "the local hub stopped");
+        }
+    });
+    Ok((addr, server))
+}
+
 /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
 pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr).await?;

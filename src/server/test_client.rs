@@ -1,37 +1,13 @@
 //! A real server on a real socket and a browser-like HTTP client (cookie
 //! jar, no automatic redirects) for tests of the HTTP surface.
 
-use super::http::router;
-use super::state::AppState;
-use leptos::config::LeptosOptions;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, ORIGIN};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ORIGIN};
 use reqwest::redirect::Policy;
 use sqlx::PgPool;
 use std::net::SocketAddr;
-use tokio::net::TcpListener;
 
 pub async fn spawn_server(pool: PgPool) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let options = LeptosOptions::builder()
-        .output_name("opshub")
-        .site_addr(addr)
-        .build();
-    let app = router(AppState {
-        leptos_options: options,
-        live: crate::server::live::LiveHub::spawn(pool.clone()),
-        pool,
-        secure_cookies: false,
-        stalled_after: crate::server::state::DEFAULT_STALLED_AFTER,
-    });
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-    });
-    addr
+    super::http::spawn_local(pool).await.expect("a local hub").0
 }
 
 pub struct Response {
@@ -89,22 +65,7 @@ impl Client {
         form: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> Response {
-        let body: String = form
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    crate::server::security::encode_component(k),
-                    crate::server::security::encode_component(v)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("&");
         let mut all = HeaderMap::new();
-        all.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
         all.insert(ORIGIN, HeaderValue::from_str(&self.base).unwrap());
         for (k, v) in headers {
             all.insert(
@@ -115,8 +76,8 @@ impl Client {
         let req = self
             .http
             .post(format!("{}{path}", self.base))
-            .headers(all)
-            .body(body);
+            .form(form)
+            .headers(all);
         Self::read(req).await
     }
 
