@@ -1,11 +1,12 @@
 //! The overview's aggregates for one tenant. Each query is a range scan of
-//! the tenant's `(tenant_id, created_at)` index over the window.
+//! the tenant's `(tenant_id, created_at)` index over the window, except the
+//! stalled runs (a tenant's few running runs).
 
 use super::runs::{SummaryRow, SUMMARY_COLUMNS};
 use crate::model::filter::TimeRange;
 use crate::model::overview::{
-    fill_hours, window_start, OperationStats, Overview, ReasonStats, StalledRun, RUNS_PER_REASON,
-    STALLED_LISTED, TOP_REASONS,
+    fill_hours, window_start, HourCounts, OperationStats, Overview, ReasonStats, StalledRun,
+    RUNS_PER_REASON, STALLED_LISTED, TOP_REASONS,
 };
 use crate::model::RunStatus;
 use chrono::{DateTime, Utc};
@@ -20,6 +21,8 @@ struct StalledRow {
     total: i64,
 }
 
+/// The overview of a tenant over `range` (ending in the hour of `now`).
+/// Its four parts are independent queries and run at once.
 pub async fn load(
     pool: &PgPool,
     tenant_id: i64,
@@ -28,7 +31,34 @@ pub async fn load(
     now: DateTime<Utc>,
 ) -> Result<Overview, sqlx::Error> {
     let since = window_start(range, now);
+    let (hours, operations, reasons, (stalled, stalled_total)) = tokio::try_join!(
+        per_hour(pool, tenant_id, range, since),
+        per_operation(pool, tenant_id, since),
+        top_reasons(pool, tenant_id, since),
+        stalled_runs(pool, tenant_id, stalled_after),
+    )?;
+    Ok(Overview {
+        range,
+        since,
+        hours,
+        operations,
+        reasons,
+        stalled,
+        stalled_total,
+        stalled_after_mins: stalled_after.as_secs() / 60,
+    })
+}
 
+fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+async fn per_hour(
+    pool: &PgPool,
+    tenant_id: i64,
+    range: TimeRange,
+    since: DateTime<Utc>,
+) -> Result<Vec<HourCounts>, sqlx::Error> {
     let per_hour: Vec<(DateTime<Utc>, String, i64)> = sqlx::query_as(
         "SELECT date_trunc('hour', created_at, 'UTC'), status, count(*) FROM bulk_operation_runs \
          WHERE tenant_id = $1 AND created_at >= $2 GROUP BY 1, 2",
@@ -37,17 +67,22 @@ pub async fn load(
     .bind(since)
     .fetch_all(pool)
     .await?;
-    let hours = fill_hours(
+    Ok(fill_hours(
         since,
         range.hours(),
         per_hour.into_iter().filter_map(|(hour, status, n)| {
-            let bucket = RunStatus::parse(&status)?.bucket();
-            Some((hour, bucket, u32::try_from(n).unwrap_or(u32::MAX)))
+            Some((hour, RunStatus::parse(&status)?.bucket(), count(n)))
         }),
-    );
+    ))
+}
 
-    // Runs created in the window that have finished; the buckets are those of
-    // `RunStatus::bucket` (aborted counts as failed).
+/// Runs created in the window that have finished; the buckets are those of
+/// `RunStatus::bucket` (aborted counts as failed).
+async fn per_operation(
+    pool: &PgPool,
+    tenant_id: i64,
+    since: DateTime<Utc>,
+) -> Result<Vec<OperationStats>, sqlx::Error> {
     let per_kind: Vec<(String, String, i64, i64, i64, Option<i64>)> = sqlx::query_as(
         "SELECT resource, action, \
                 count(*) FILTER (WHERE status = 'completed'), \
@@ -63,8 +98,7 @@ pub async fn load(
     .bind(since)
     .fetch_all(pool)
     .await?;
-    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
-    let operations = per_kind
+    Ok(per_kind
         .into_iter()
         .map(
             |(resource, action, succeeded, partial, failed, median_ms)| OperationStats {
@@ -76,10 +110,16 @@ pub async fn load(
                 median_ms,
             },
         )
-        .collect();
+        .collect())
+}
 
-    // Failures (not skips) per reason code, counted once per run for the
-    // ranking, with the newest runs that hit each.
+/// Failures (not skips) per reason code, counted once per run for the
+/// ranking, with the newest runs that hit each.
+async fn top_reasons(
+    pool: &PgPool,
+    tenant_id: i64,
+    since: DateTime<Utc>,
+) -> Result<Vec<ReasonStats>, sqlx::Error> {
     let reasons: Vec<(String, i64, i64, Vec<i64>)> = sqlx::query_as(
         "WITH hits AS ( \
              SELECT r.id, r.created_at, e->>'reason_code' AS code, count(*) AS n \
@@ -97,7 +137,7 @@ pub async fn load(
     .bind(RUNS_PER_REASON as i32)
     .fetch_all(pool)
     .await?;
-    let reasons = reasons
+    Ok(reasons
         .into_iter()
         .map(|(reason_code, failures, runs, latest_runs)| ReasonStats {
             reason_code,
@@ -105,8 +145,16 @@ pub async fn load(
             runs: count(runs),
             latest_runs,
         })
-        .collect();
+        .collect())
+}
 
+/// The quietest stalled runs (at most [`STALLED_LISTED`]) and how many
+/// there are in all.
+async fn stalled_runs(
+    pool: &PgPool,
+    tenant_id: i64,
+    stalled_after: Duration,
+) -> Result<(Vec<StalledRun>, u32), sqlx::Error> {
     let stalled_rows: Vec<StalledRow> = sqlx::query_as(&format!(
         "SELECT {SUMMARY_COLUMNS}, coalesce(r.progressed_at, r.started_at) AS progressed_at, \
                 count(*) OVER () AS total \
@@ -120,7 +168,7 @@ pub async fn load(
     .bind(STALLED_LISTED as i64)
     .fetch_all(pool)
     .await?;
-    let stalled_total = stalled_rows.first().map_or(0, |r| count(r.total));
+    let total = stalled_rows.first().map_or(0, |r| count(r.total));
     let stalled = stalled_rows
         .into_iter()
         .map(|row| {
@@ -130,17 +178,7 @@ pub async fn load(
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
-
-    Ok(Overview {
-        range,
-        since,
-        hours,
-        operations,
-        reasons,
-        stalled,
-        stalled_total,
-        stalled_after_mins: stalled_after.as_secs() / 60,
-    })
+    Ok((stalled, total))
 }
 
 #[cfg(test)]

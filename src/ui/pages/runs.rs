@@ -22,17 +22,6 @@ struct Query {
     before: Option<String>,
 }
 
-/// What the status counts depend on (besides status changes): the filters
-/// other than the status and the page, and the refresh button.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct FacetsKey {
-    op: Option<String>,
-    by: Option<String>,
-    range: Option<String>,
-    q: Option<String>,
-    refresh: u32,
-}
-
 /// The current tenant's runs, newest first: status chips with counts,
 /// filters, search and keyset pages, all in the URL; live.
 #[component]
@@ -71,15 +60,15 @@ pub fn RunsPage() -> impl IntoView {
     let data = Resource::new(
         move || (raw.get(), refreshes.get(), live.runs.get()),
         move |(r, refresh, _)| async move {
-            let key = FacetsKey {
-                op: r.op.clone(),
-                by: r.by.clone(),
-                range: r.range.clone(),
-                q: r.q.clone(),
-                refresh,
+            // The counts depend on the filters but not on the status or
+            // the page, and the refresh button asks again.
+            let counted = Query {
+                status: None,
+                before: None,
+                ..r.clone()
             };
             let facets = counts
-                .get_or_fetch(live, key, || {
+                .get_or_fetch(live, (counted, refresh), || {
                     list_run_facets(r.op.clone(), r.by.clone(), r.range.clone(), r.q.clone())
                 })
                 .await?;
