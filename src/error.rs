@@ -91,11 +91,6 @@ mod server {
         /// Records the error on the current response (status code) and logs
         /// server faults. Call on every error a server function returns.
         pub fn respond(self) -> AppError {
-            if is_plain_form_post() {
-                // The browser is redirected back with the error in the URL;
-                // a status here would replace that redirect.
-                return self;
-            }
             if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
                 if let Ok(code) = axum::http::StatusCode::from_u16(self.status_code()) {
                     opts.set_status(code);
@@ -113,19 +108,6 @@ mod server {
                 .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
             (code, axum::Json(self)).into_response()
         }
-    }
-
-    /// A server function called by an HTML form without JavaScript (it
-    /// accepts HTML), as opposed to the hydrated app or a page render.
-    fn is_plain_form_post() -> bool {
-        leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|parts| {
-            parts.uri.path().starts_with("/api/")
-                && parts
-                    .headers
-                    .get(axum::http::header::ACCEPT)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.contains("text/html"))
-        })
     }
 
     impl From<sqlx::Error> for AppError {

@@ -37,7 +37,7 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn(client_errors_are_4xx))
+        .layer(middleware::from_fn(api_statuses))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security::require_sign_in,
@@ -77,11 +77,26 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Server functions report malformed arguments as 500 by default; this turns
-/// an error body that is a client error into the right 4xx status.
-async fn client_errors_are_4xx(req: Request, next: Next) -> Response {
+/// The status of a server function's answer. Errors carry their own status
+/// (`AppError::respond`), and server functions report malformed arguments as
+/// 500, which this turns into the right 4xx from the error body. A plain HTML
+/// form post (no JavaScript) is the exception: it is sent back to its page
+/// with the error in the URL, and only a redirect status lets the browser
+/// follow there.
+async fn api_statuses(req: Request, next: Next) -> Response {
     let is_api = req.uri().path().starts_with("/api/");
-    let res = next.run(req).await;
+    let plain_form = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let mut res = next.run(req).await;
+    if is_api && plain_form && res.headers().contains_key(header::LOCATION) {
+        if !res.status().is_redirection() {
+            *res.status_mut() = StatusCode::FOUND;
+        }
+        return res;
+    }
     if !is_api || res.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return res;
     }
