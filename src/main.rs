@@ -252,6 +252,7 @@ mod cli {
                 max_attempts: self.max_attempts.max(1),
                 max_batch: self.max_batch.max(1),
                 batch_pause: Duration::from_millis(self.batch_pause_ms),
+                ..WorkerConfig::default()
             }
         }
     }

@@ -77,6 +77,7 @@ fn fast_workers() -> WorkerConfig {
         max_attempts: 3,
         max_batch: 500,
         batch_pause: Duration::ZERO,
+        shutdown_grace: Duration::from_secs(5),
     }
 }
 

@@ -35,6 +35,9 @@ pub struct WorkerConfig {
     /// A pause between a run's batches: throttles how hard runs press on the
     /// systems they touch (zero: none).
     pub batch_pause: Duration,
+    /// On shutdown: how long in-flight batches may take to finish before
+    /// what is left is released for another worker.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -46,6 +49,7 @@ impl Default for WorkerConfig {
             max_attempts: 3,
             max_batch: 5_000,
             batch_pause: Duration::ZERO,
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }
