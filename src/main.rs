@@ -241,6 +241,10 @@ mod cli {
         /// runs do to the systems they touch (0: no pause).
         #[arg(long, env = "OPSHUB_BATCH_PAUSE_MS", default_value_t = 0)]
         batch_pause_ms: u64,
+        /// Most runs of one tenant running at once across all workers
+        /// (unset: no cap; claims are fair between tenants either way).
+        #[arg(long, env = "OPSHUB_TENANT_CONCURRENCY", value_parser = clap::value_parser!(i32).range(1..))]
+        tenant_concurrency: Option<i32>,
     }
 
     impl EngineArgs {
@@ -252,6 +256,7 @@ mod cli {
                 max_attempts: self.max_attempts.max(1),
                 max_batch: self.max_batch.max(1),
                 batch_pause: Duration::from_millis(self.batch_pause_ms),
+                tenant_concurrency: self.tenant_concurrency,
                 ..WorkerConfig::default()
             }
         }

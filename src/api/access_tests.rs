@@ -250,7 +250,7 @@ async fn world(pool: &PgPool) -> World {
             .await
             .unwrap();
         let mut conn = pool.acquire().await.unwrap();
-        crate::engine::queue::notify_run(&mut conn, t, pending)
+        crate::engine::lifecycle::notify_run(&mut conn, t, pending)
             .await
             .unwrap();
         let notification: uuid::Uuid =

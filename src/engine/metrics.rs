@@ -27,8 +27,19 @@ pub fn claim_latency(took: Duration) {
 }
 
 /// A run claimed again after its worker's lease expired.
-pub fn lease_recovered(kind: OperationKind) {
-    metrics::counter!("opshub_lease_recoveries_total", "kind" => kind.key()).increment(1);
+pub fn run_recovered(kind: OperationKind) {
+    metrics::counter!("opshub_run_recoveries_total", "kind" => kind.key()).increment(1);
+}
+
+/// A run handed back by its worker (`shutdown` or `transient_error`).
+pub fn run_released(kind: OperationKind, reason: &'static str) {
+    metrics::counter!("opshub_run_releases_total", "kind" => kind.key(), "reason" => reason)
+        .increment(1);
+}
+
+/// A run failed by an error retrying cannot fix.
+pub fn permanent_failure(kind: OperationKind) {
+    metrics::counter!("opshub_run_permanent_failures_total", "kind" => kind.key()).increment(1);
 }
 
 pub fn cancellation(kind: Option<OperationKind>) {

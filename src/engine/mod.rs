@@ -3,9 +3,11 @@
 //!
 //! Public surface: [`queue::start`], [`queue::cancel`], [`queue::retry_failed`]
 //! and [`worker::WorkerPool`]. Operations implement [`operation::Operation`].
+//! Every status change and what goes with it is written by [`lifecycle`].
 
 pub mod canonical;
 pub mod drift;
+pub mod lifecycle;
 pub mod metrics;
 pub mod notify;
 pub mod operation;
@@ -14,6 +16,8 @@ pub mod queue;
 pub mod sanitize;
 pub mod worker;
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 mod tests;
 

@@ -2,9 +2,9 @@
 
 use super::sanitize::{sanitize_code, sanitize_reason};
 use crate::error::AppError;
-use crate::model::{OperationKind, RunStatus};
+use crate::model::{FailureEntry, OperationKind, RunStatus};
 use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 /// A run as a worker holds it.
@@ -19,6 +19,10 @@ pub struct ClaimedRun {
     /// Items already done by earlier attempts: work resumes after them.
     pub processed_items: i32,
     pub attempts: i32,
+    /// An operator asked to cancel before this claim (a recovered run).
+    pub cancel_requested: bool,
+    /// Claimed after its previous worker stopped responding.
+    pub recovered: bool,
     /// This claim's lease token: unique per claim, so an execution that lost
     /// its lease (even to its own process) can no longer write.
     pub lease: String,
@@ -42,14 +46,17 @@ impl Reason {
 
     /// A `failures` entry.
     pub fn entry(&self, item_id: Option<&str>, skipped: bool) -> Value {
-        let mut e = json!({"reason_code": self.code, "reason": self.text});
-        if let Some(id) = item_id {
-            e["item_id"] = json!(id);
+        self.failure(item_id, skipped).to_json()
+    }
+
+    /// The failure (or skip) of an item, or of the run when `item_id` is None.
+    pub fn failure(&self, item_id: Option<&str>, skipped: bool) -> FailureEntry {
+        FailureEntry {
+            reason_code: self.code.clone(),
+            reason: self.text.clone(),
+            item_id: item_id.map(str::to_string),
+            skipped,
         }
-        if skipped {
-            e["type"] = json!("skipped");
-        }
-        e
     }
 }
 
@@ -66,13 +73,97 @@ pub enum ItemOutcome {
 pub enum RunError {
     /// The run cannot succeed: it ends `failed` with this reason.
     Fatal(Reason),
-    /// Storage trouble: the run is released and retried by a worker later.
+    /// Trouble that may pass (connection lost, pool timeout, serialization
+    /// failure, deadlock, lock timeout): the run is released and retried
+    /// later with backoff; the attempt counts.
     Transient(sqlx::Error),
+    /// The storage refused what was written (a constraint or data error):
+    /// retrying the same work cannot help.
+    Permanent(sqlx::Error),
 }
 
 impl From<sqlx::Error> for RunError {
     fn from(err: sqlx::Error) -> Self {
-        RunError::Transient(err)
+        match ErrorClass::of(&err) {
+            ErrorClass::Transient => RunError::Transient(err),
+            ErrorClass::Permanent => RunError::Permanent(err),
+        }
+    }
+}
+
+/// Whether retrying the work that met an error can help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    Transient,
+    Permanent,
+}
+
+impl ErrorClass {
+    pub fn of(err: &sqlx::Error) -> ErrorClass {
+        match err {
+            sqlx::Error::Database(db) => match db.code() {
+                Some(code) => ErrorClass::of_sqlstate(&code),
+                None => ErrorClass::Permanent,
+            },
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => ErrorClass::Transient,
+            _ => ErrorClass::Permanent,
+        }
+    }
+
+    /// By SQLSTATE: connection exceptions (08), serialization failures and
+    /// deadlocks (40001, 40P01), lock timeouts (55P03), operator
+    /// intervention such as a terminated backend or a restarting server
+    /// (57P01-57P05), insufficient resources (53) and query cancellation
+    /// (57014) may pass; everything else (constraint, data, syntax ...)
+    /// will not.
+    pub fn of_sqlstate(code: &str) -> ErrorClass {
+        let transient = code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P")
+            || matches!(code, "40001" | "40P01" | "55P03" | "57014");
+        if transient {
+            ErrorClass::Transient
+        } else {
+            ErrorClass::Permanent
+        }
+    }
+}
+
+/// A safe, short description of a storage error for operators: its SQLSTATE
+/// and class only, never the server's message (it may quote data).
+pub fn describe_error(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let class = match code.get(..2).unwrap_or("") {
+                "21" => "cardinality violation",
+                "22" => "data exception",
+                "23" => "integrity constraint violation",
+                "25" => "invalid transaction state",
+                "40" => "transaction rollback",
+                "42" => "syntax error or access rule violation",
+                "53" => "insufficient resources",
+                "54" => "program limit exceeded",
+                "55" => "object not in prerequisite state",
+                "57" => "operator intervention",
+                "08" => "connection exception",
+                "P0" => "raised by a database function",
+                _ => "database error",
+            };
+            format!("SQLSTATE {code}, {class}")
+        }
+        sqlx::Error::Io(_) => "connection lost".into(),
+        sqlx::Error::PoolTimedOut => "no database connection available in time".into(),
+        sqlx::Error::PoolClosed => "the connection pool is closed".into(),
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
+            "a stored value could not be read".into()
+        }
+        _ => "storage error".into(),
     }
 }
 
@@ -126,6 +217,18 @@ pub trait Operation: Send + Sync + 'static {
         pool: &PgPool,
         run: &ClaimedRun,
     ) -> Result<Box<dyn PreparedRun>, RunError>;
+
+    /// Runs inside the transaction that ends a run of this kind, however it
+    /// ended (also when it never got as far as `prepare`), so artifacts it
+    /// opened never outlive it.
+    async fn finish(
+        &self,
+        _tx: &mut PgConnection,
+        _run: &ClaimedRun,
+        _status: RunStatus,
+    ) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
 }
 
 /// A run being executed.
@@ -142,16 +245,6 @@ pub trait PreparedRun: Send {
         run: &ClaimedRun,
         items: &[String],
     ) -> Result<Vec<ItemOutcome>, RunError>;
-
-    /// Runs inside the finishing transaction.
-    async fn complete(
-        &mut self,
-        _tx: &mut PgConnection,
-        _run: &ClaimedRun,
-        _status: RunStatus,
-    ) -> Result<(), sqlx::Error> {
-        Ok(())
-    }
 }
 
 /// Reads a positive id from a scope field.

@@ -10,15 +10,15 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 
-struct Fx {
-    tenant: i64,
-    operator: i64,
-    viewer: i64,
-    backup_set: i64,
-    policies: Vec<i64>,
+pub(super) struct Fx {
+    pub(super) tenant: i64,
+    pub(super) operator: i64,
+    pub(super) viewer: i64,
+    pub(super) backup_set: i64,
+    pub(super) policies: Vec<i64>,
 }
 
-async fn fixture(pool: &PgPool, slug: &str, policies: usize) -> Fx {
+pub(super) async fn fixture(pool: &PgPool, slug: &str, policies: usize) -> Fx {
     let t = tenant(pool, slug).await;
     let operator = user(pool, &format!("op@{slug}.example")).await;
     let viewer = user(pool, &format!("viewer@{slug}.example")).await;
@@ -59,7 +59,7 @@ async fn fixture(pool: &PgPool, slug: &str, policies: usize) -> Fx {
     }
 }
 
-fn backup(fx: &Fx, ids: &[i64]) -> StartRequest {
+pub(super) fn backup(fx: &Fx, ids: &[i64]) -> StartRequest {
     StartRequest {
         tenant_id: fx.tenant,
         user_id: fx.operator,
@@ -69,7 +69,15 @@ fn backup(fx: &Fx, ids: &[i64]) -> StartRequest {
     }
 }
 
-fn fast_workers() -> WorkerConfig {
+pub(super) fn limits(runs: i64) -> super::lifecycle::ClaimLimits {
+    super::lifecycle::ClaimLimits {
+        runs,
+        lease: Duration::from_secs(30),
+        tenant_concurrency: None,
+    }
+}
+
+pub(super) fn fast_workers() -> WorkerConfig {
     WorkerConfig {
         concurrency: 4,
         lease: Duration::from_secs(2),
@@ -78,22 +86,24 @@ fn fast_workers() -> WorkerConfig {
         max_batch: 500,
         batch_pause: Duration::ZERO,
         shutdown_grace: Duration::from_secs(5),
+        retry_backoff: Duration::from_millis(200),
+        tenant_concurrency: None,
     }
 }
 
 #[derive(Debug, sqlx::FromRow)]
-struct RunRow {
-    status: String,
-    total_items: Option<i32>,
-    processed_items: i32,
-    succeeded: i32,
-    failed: i32,
-    skipped: i32,
-    failures: Option<Value>,
-    attempts: i32,
+pub(super) struct RunRow {
+    pub(super) status: String,
+    pub(super) total_items: Option<i32>,
+    pub(super) processed_items: i32,
+    pub(super) succeeded: i32,
+    pub(super) failed: i32,
+    pub(super) skipped: i32,
+    pub(super) failures: Option<Value>,
+    pub(super) attempts: i32,
 }
 
-async fn run_row(pool: &PgPool, id: i64) -> RunRow {
+pub(super) async fn run_row(pool: &PgPool, id: i64) -> RunRow {
     sqlx::query_as(
         "SELECT status, total_items, processed_items, succeeded, failed, skipped, failures, attempts \
          FROM bulk_operation_runs WHERE id = $1",
@@ -104,7 +114,7 @@ async fn run_row(pool: &PgPool, id: i64) -> RunRow {
     .unwrap()
 }
 
-async fn wait_until(
+pub(super) async fn wait_until(
     pool: &PgPool,
     id: i64,
     what: &str,
@@ -122,7 +132,7 @@ async fn wait_until(
     }
 }
 
-async fn finished(pool: &PgPool, id: i64) -> RunRow {
+pub(super) async fn finished(pool: &PgPool, id: i64) -> RunRow {
     wait_until(
         pool,
         id,
@@ -133,7 +143,7 @@ async fn finished(pool: &PgPool, id: i64) -> RunRow {
     .await
 }
 
-async fn count(pool: &PgPool, sql: &str, id: i64) -> i64 {
+pub(super) async fn count(pool: &PgPool, sql: &str, id: i64) -> i64 {
     sqlx::query_scalar(sql)
         .bind(id)
         .fetch_one(pool)
@@ -176,15 +186,25 @@ async fn concurrent_starts_yield_one_active_run_for_every_caller(pool: PgPool) {
         .await,
         199
     );
-    // The start is audited and its initiator notified, once.
+    // The start is audited and its initiator notified once; every joined
+    // start leaves an audit entry of its own.
     assert_eq!(
         count(
             &pool,
-            "SELECT count(*) FROM audit_logs WHERE subject_id = $1",
+            "SELECT count(*) FROM audit_logs WHERE subject_id = $1 AND action = 'bulk_operation_run.started'",
             id
         )
         .await,
         1
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM audit_logs WHERE subject_id = $1 AND action = 'bulk_operation_run.start_joined'",
+            id
+        )
+        .await,
+        199
     );
     assert_eq!(count(&pool, "SELECT count(*) FROM notifications WHERE (data->'run'->>'id')::bigint = $1 AND type = 'opshub.run_queued'", id).await, 1);
 }
@@ -480,7 +500,7 @@ async fn retry_starts_a_run_scoped_to_the_failed_items(pool: PgPool) {
     workers.shutdown().await;
 }
 
-async fn import(pool: &PgPool, fx: &Fx, policies: Value) -> i64 {
+pub(super) async fn import(pool: &PgPool, fx: &Fx, policies: Value) -> i64 {
     let req = StartRequest {
         tenant_id: fx.tenant,
         user_id: fx.operator,
@@ -660,7 +680,7 @@ async fn claiming_a_run_announces_that_it_started(pool: PgPool) {
         .listen(crate::engine::queue::EVENTS_CHANNEL)
         .await
         .unwrap();
-    let claimed = crate::engine::queue::claim_runs(&pool, "test", 30.0, 5)
+    let claimed = super::lifecycle::claim(&pool, "test", limits(5))
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -668,10 +688,10 @@ async fn claiming_a_run_announces_that_it_started(pool: PgPool) {
         .await
         .expect("an event within 5 s")
         .unwrap();
-    let event: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+    let event: crate::model::RunEvent = serde_json::from_str(note.payload()).unwrap();
     assert_eq!(
         event,
-        json!({"tenant_id": fx.tenant, "run_id": run, "event": "started"})
+        crate::model::RunEvent::new(fx.tenant, run, crate::model::RunEventKind::Started)
     );
 }
 

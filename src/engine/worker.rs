@@ -1,23 +1,24 @@
-//! Workers: claim runs from Postgres, execute them in batches under a lease
-//! kept alive by heartbeat, and finish them with the status their outcomes
-//! imply. Wake on NOTIFY, poll as a fallback, stop gracefully.
+//! Workers: the claim loop and the timing of a run's execution. They claim
+//! runs from Postgres, execute them in batches under a lease kept alive by
+//! heartbeat, and hand every change of the run to
+//! [`lifecycle`](super::lifecycle). Wake on NOTIFY, poll as a fallback, stop
+//! gracefully.
 
+use super::lifecycle::{self, ClaimLimits, Outcome, Recorded, Release, Tally, QUEUE_CHANNEL};
 use super::metrics;
-use super::operation::{ClaimedRun, ItemOutcome, PreparedRun, Reason, RunError};
+use super::operation::{describe_error, ClaimedRun, ItemOutcome, PreparedRun, Reason, RunError};
 use super::operations;
-use super::queue::{announce_run, claim_runs, notify_run, QUEUE_CHANNEL};
-use crate::db::audit::record_run_event;
-use crate::model::{RunCounters, RunStatus};
-use chrono::Utc;
-use serde_json::{json, Value};
 use sqlx::postgres::PgListener;
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument as _;
 
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -28,7 +29,8 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// Fallback wake-up when no NOTIFY arrives.
     pub poll_interval: Duration,
-    /// Claims of one run before it fails with `worker_lost`.
+    /// Claims of one run before it fails (`worker_lost` when its workers
+    /// kept dying, `storage_unavailable` when storage kept failing).
     pub max_attempts: i32,
     /// Upper bound on items per batch (batches also end after ~250 ms).
     pub max_batch: usize,
@@ -38,6 +40,10 @@ pub struct WorkerConfig {
     /// On shutdown: how long in-flight batches may take to finish before
     /// what is left is released for another worker.
     pub shutdown_grace: Duration,
+    /// The first retry's delay after a transient error; doubled per attempt.
+    pub retry_backoff: Duration,
+    /// Most runs of one tenant running at once across all workers (None: no cap).
+    pub tenant_concurrency: Option<i32>,
 }
 
 impl Default for WorkerConfig {
@@ -50,6 +56,8 @@ impl Default for WorkerConfig {
             max_batch: 5_000,
             batch_pause: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
+            retry_backoff: Duration::from_secs(2),
+            tenant_concurrency: None,
         }
     }
 }
@@ -68,8 +76,9 @@ impl WorkerPool {
         WorkerPool { token, handle }
     }
 
-    /// Stops claiming, lets in-flight runs release their claim at the next
-    /// batch boundary, and waits for them.
+    /// Stops claiming at once, lets in-flight batches finish (each run is
+    /// then released at its batch boundary) for up to the configured grace
+    /// period, releases what is still running after it, and returns.
     pub async fn shutdown(self) {
         self.token.cancel();
         let _ = self.handle.await;
@@ -85,14 +94,19 @@ fn hostname() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into())
 }
 
+/// The runs this process is executing, by lease token, so a shutdown can
+/// release those that outlive the grace period.
+type InFlight = Arc<Mutex<HashMap<String, ClaimedRun>>>;
+
 async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, worker_id: String) {
     let wake = Arc::new(Notify::new());
-    let _listener = AbortOnDrop(tokio::spawn(listen_for_work(
+    let _listener = AbortOnDropHandle::new(tokio::spawn(listen_for_work(
         pool.clone(),
         wake.clone(),
         token.clone(),
     )));
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let in_flight: InFlight = Arc::default();
     let mut tasks = JoinSet::new();
     tracing::info!(worker = %worker_id, concurrency = config.concurrency, "workers started");
     loop {
@@ -106,31 +120,49 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
             permits.push(p);
         }
         let claim_started = Instant::now();
-        let claimed = claim_runs(
+        let claimed = lifecycle::claim(
             &pool,
             &worker_id,
-            config.lease.as_secs_f64(),
-            permits.len() as i64,
+            ClaimLimits {
+                runs: permits.len() as i64,
+                lease: config.lease,
+                tenant_concurrency: config.tenant_concurrency,
+            },
         )
         .await;
         metrics::claim_latency(claim_started.elapsed());
         match claimed {
             Ok(runs) if !runs.is_empty() => {
                 for run in runs {
-                    if run.attempts > 1 {
-                        metrics::lease_recovered(run.kind);
+                    if run.recovered {
+                        metrics::run_recovered(run.kind);
                     }
                     let permit = permits.pop();
-                    let (pool, config, token, worker_id) = (
+                    let (pool, config, token, in_flight) = (
                         pool.clone(),
                         config.clone(),
                         token.clone(),
-                        worker_id.clone(),
+                        in_flight.clone(),
                     );
-                    tasks.spawn(async move {
-                        execute(&pool, &config, &token, &worker_id, run).await;
-                        drop(permit);
-                    });
+                    let span = tracing::info_span!(
+                        "run",
+                        run_id = run.id,
+                        tenant_id = run.tenant_id,
+                        kind = run.kind.key()
+                    );
+                    in_flight
+                        .lock()
+                        .expect("in-flight runs")
+                        .insert(run.lease.clone(), run.clone());
+                    tasks.spawn(
+                        async move {
+                            let lease = run.lease.clone();
+                            execute(&pool, &config, &token, run).await;
+                            in_flight.lock().expect("in-flight runs").remove(&lease);
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
                 }
                 drop(permits);
             }
@@ -153,7 +185,30 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
         }
         while tasks.try_join_next().is_some() {}
     }
-    while tasks.join_next().await.is_some() {}
+    if !tasks.is_empty() {
+        tracing::info!(
+            runs = tasks.len(),
+            grace_secs = config.shutdown_grace.as_secs_f64(),
+            "stopping: waiting for in-flight batches"
+        );
+    }
+    let drained = tokio::time::timeout(config.shutdown_grace, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        let left: Vec<ClaimedRun> = in_flight
+            .lock()
+            .expect("in-flight runs")
+            .drain()
+            .map(|(_, run)| run)
+            .collect();
+        for run in left {
+            release(&pool, &run, Release::Shutdown).await;
+        }
+    }
     tracing::info!(worker = %worker_id, "workers stopped");
 }
 
@@ -183,131 +238,124 @@ async fn listen_for_work(pool: PgPool, wake: Arc<Notify>, token: CancellationTok
     }
 }
 
-/// The status a run ends with, from its counters.
-pub fn final_status(c: &RunCounters, cancelled: bool, fatal: bool) -> RunStatus {
-    if cancelled {
-        RunStatus::Aborted
-    } else if fatal {
-        RunStatus::Failed
-    } else if c.failed == 0 {
-        RunStatus::Completed
-    } else if c.succeeded + c.skipped == 0 {
-        RunStatus::Failed
-    } else {
-        RunStatus::CompletedWithErrors
-    }
-}
-
-/// Stops a helper task when its owner goes away, including when the owner
-/// is aborted (a killed worker must not keep heartbeating).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// How a run's execution ended for this worker.
 enum Ending {
-    Finish {
-        cancelled: bool,
-        fatal: Option<Reason>,
-    },
-    /// Another worker may continue it (shutdown or storage trouble).
-    Release,
+    Finish(Outcome),
+    /// Another worker may continue it.
+    Release(Release),
     /// The lease was lost to another worker: touch nothing.
     Lost,
     /// Already ended together with its last batch.
     Done,
 }
 
-async fn execute(
-    pool: &PgPool,
-    config: &WorkerConfig,
-    token: &CancellationToken,
-    me: &str,
-    run: ClaimedRun,
-) {
-    use tracing::Instrument as _;
-    let span = tracing::info_span!(
-        "run",
-        run_id = run.id,
-        tenant_id = run.tenant_id,
-        kind = run.kind.key()
-    );
-    execute_run(pool, config, token, me, run)
-        .instrument(span)
-        .await
-}
-
-async fn execute_run(
-    pool: &PgPool,
-    config: &WorkerConfig,
-    token: &CancellationToken,
-    _worker: &str,
-    run: ClaimedRun,
-) {
-    // Every write below is conditional on this claim's own lease token.
-    let lease = run.lease.clone();
-    let me = lease.as_str();
-    let cancel = Arc::new(AtomicBool::new(false));
+async fn execute(pool: &PgPool, config: &WorkerConfig, token: &CancellationToken, run: ClaimedRun) {
+    let cancel = Arc::new(AtomicBool::new(run.cancel_requested));
     let lost = Arc::new(AtomicBool::new(false));
-    let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(
-        pool.clone(),
-        run.clone(),
-        me.to_string(),
-        config.lease,
-        cancel.clone(),
-        lost.clone(),
-    )));
+    let heartbeat = AbortOnDropHandle::new(tokio::spawn(
+        heartbeat(
+            pool.clone(),
+            run.clone(),
+            config.lease,
+            cancel.clone(),
+            lost.clone(),
+        )
+        .in_current_span(),
+    ));
 
-    let mut prepared: Option<Box<dyn PreparedRun>> = None;
-    let ending = if run.attempts > config.max_attempts {
-        Ending::Finish {
-            cancelled: false,
-            fatal: Some(Reason::new(
-                "worker_lost",
-                "The run's worker stopped responding too many times.",
-            )),
-        }
+    let ending = if run.cancel_requested {
+        // Cancelled while its previous worker held it: nothing more runs.
+        Ending::Finish(Outcome::Cancelled)
+    } else if run.attempts > config.max_attempts {
+        Ending::Finish(Outcome::Fatal(Reason::new(
+            "worker_lost",
+            "The run's worker stopped responding too many times.",
+        )))
     } else {
         match operations::find(run.kind).prepare(pool, &run).await {
-            Ok(mut p) => {
-                let ending =
-                    process_items(pool, config, token, me, &run, p.as_mut(), &cancel, &lost).await;
-                prepared = Some(p);
-                ending
-            }
-            Err(RunError::Fatal(reason)) => Ending::Finish {
-                cancelled: false,
-                fatal: Some(reason),
-            },
-            Err(RunError::Transient(err)) => {
-                tracing::warn!(error = %err, "preparing the run failed; releasing it");
-                Ending::Release
-            }
+            Ok(mut p) => process_items(pool, config, token, &run, p.as_mut(), &cancel, &lost).await,
+            Err(err) => on_error(config, &run, err, "preparing the run"),
         }
     };
     drop(heartbeat);
-    let result = match ending {
-        Ending::Finish { cancelled, fatal } => {
-            finish(pool, me, &run, prepared.as_mut(), cancelled, fatal).await
-        }
-        Ending::Release => release(pool, me, &run).await,
-        Ending::Lost | Ending::Done => Ok(()),
-    };
-    if let Err(err) = result {
-        tracing::warn!(error = %err, "could not record the run's end; its lease will expire and it will be recovered");
+    match ending {
+        Ending::Finish(outcome) => match lifecycle::finish(pool, &run, outcome).await {
+            Ok(Some(status)) => {
+                metrics::run_finished(run.kind, status);
+                tracing::info!(status = status.as_str(), "run finished");
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(
+                error = %err,
+                "could not record the run's end; its lease will expire and it will be recovered"
+            ),
+        },
+        Ending::Release(why) => release(pool, &run, why).await,
+        Ending::Lost | Ending::Done => {}
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What an error means for the run: a transient one releases it for a
+/// later attempt (or fails it once attempts are used up), a permanent one
+/// fails it. Never a retry loop.
+fn on_error(config: &WorkerConfig, run: &ClaimedRun, err: RunError, doing: &str) -> Ending {
+    match err {
+        RunError::Fatal(reason) => Ending::Finish(Outcome::Fatal(reason)),
+        RunError::Transient(err) if run.attempts >= config.max_attempts => {
+            tracing::warn!(error = %err, attempts = run.attempts, "{doing} failed; no attempts left");
+            Ending::Finish(Outcome::Fatal(Reason::new(
+                "storage_unavailable",
+                &format!(
+                    "Storage kept failing; gave up after {} attempts ({}).",
+                    run.attempts,
+                    describe_error(&err)
+                ),
+            )))
+        }
+        RunError::Transient(err) => {
+            tracing::warn!(error = %err, attempt = run.attempts, "{doing} failed; releasing the run for a retry");
+            Ending::Release(Release::Transient {
+                error: describe_error(&err),
+                backoff: config.retry_backoff,
+            })
+        }
+        RunError::Permanent(err) => {
+            tracing::warn!(error = %err, "{doing} failed permanently; the run fails");
+            metrics::permanent_failure(run.kind);
+            Ending::Finish(Outcome::Fatal(Reason::new(
+                "operation_error",
+                &format!("The operation could not go on ({}).", describe_error(&err)),
+            )))
+        }
+    }
+}
+
+async fn release(pool: &PgPool, run: &ClaimedRun, why: Release) {
+    match lifecycle::release(pool, run, &why).await {
+        Ok(Some(delay)) => {
+            metrics::run_released(run.kind, why.label());
+            tracing::info!(
+                run_id = run.id,
+                tenant_id = run.tenant_id,
+                reason = why.label(),
+                retry_after_secs = delay,
+                "run released"
+            );
+        }
+        Ok(None) => {}
+        Err(err) => tracing::warn!(
+            run_id = run.id,
+            tenant_id = run.tenant_id,
+            error = %err,
+            "could not release the run; its lease will expire and it will be recovered"
+        ),
+    }
+}
+
 async fn process_items(
     pool: &PgPool,
     config: &WorkerConfig,
     token: &CancellationToken,
-    me: &str,
     run: &ClaimedRun,
     prepared: &mut dyn PreparedRun,
     cancel: &AtomicBool,
@@ -319,50 +367,40 @@ async fn process_items(
     let mut batch = 50usize.min(config.max_batch).max(1);
     while offset < items.len() {
         if cancel.load(Ordering::Relaxed) {
-            return Ending::Finish {
-                cancelled: true,
-                fatal: None,
-            };
+            return Ending::Finish(Outcome::Cancelled);
         }
         if lost.load(Ordering::Relaxed) {
             return Ending::Lost;
         }
         if token.is_cancelled() {
-            return Ending::Release;
+            return Ending::Release(Release::Shutdown);
         }
         let end = (offset + batch).min(items.len());
         let started = Instant::now();
-        let batch_items = &items[offset..end];
         let last = end == items.len();
         match commit_batch(
             pool,
-            me,
+            config,
             run,
-            &mut *prepared,
-            batch_items,
+            prepared,
+            &items[offset..end],
             total,
             last,
-            config.lease,
         )
         .await
         {
-            Ok(Batch::Continue { cancel_requested }) => {
+            Ok(Recorded::Continue { cancel_requested }) => {
                 if cancel_requested {
                     cancel.store(true, Ordering::Relaxed);
                 }
             }
-            Ok(Batch::Finished) => return Ending::Done,
-            Ok(Batch::Lost) => return Ending::Lost,
-            Err(RunError::Fatal(reason)) => {
-                return Ending::Finish {
-                    cancelled: false,
-                    fatal: Some(reason),
-                }
+            Ok(Recorded::Finished(status)) => {
+                metrics::run_finished(run.kind, status);
+                tracing::info!(status = status.as_str(), "run finished");
+                return Ending::Done;
             }
-            Err(RunError::Transient(err)) => {
-                tracing::warn!(error = %err, "a batch failed; releasing the run");
-                return Ending::Release;
-            }
+            Ok(Recorded::Lost) => return Ending::Lost,
+            Err(err) => return on_error(config, run, err, "a batch"),
         }
         offset = end;
         if !config.batch_pause.is_zero() {
@@ -379,97 +417,100 @@ async fn process_items(
             batch = (batch / 2).max(1);
         }
     }
-    Ending::Finish {
-        cancelled: cancel.load(Ordering::Relaxed),
-        fatal: None,
-    }
+    // No items at all (or all done by an earlier attempt).
+    Ending::Finish(Outcome::Done)
 }
 
-enum Batch {
-    Continue {
-        cancel_requested: bool,
-    },
-    /// The last batch, committed together with the run's end.
-    Finished,
-    /// This worker no longer holds the run.
-    Lost,
-}
-
-/// Applies one batch and its counters (and the run's total) in one
-/// transaction. The last batch also ends the run in the same transaction,
-/// which saves a round of statements per run.
-#[allow(clippy::too_many_arguments)]
+/// Applies one batch and records it in one transaction. A batch the storage
+/// refuses is taken apart item by item, so one bad item fails alone.
 async fn commit_batch(
     pool: &PgPool,
-    me: &str,
+    config: &WorkerConfig,
     run: &ClaimedRun,
     prepared: &mut dyn PreparedRun,
     items: &[String],
     total: i32,
     last: bool,
-    lease: Duration,
-) -> Result<Batch, RunError> {
+) -> Result<Recorded, RunError> {
     let mut tx = pool.begin().await?;
-    let outcomes = prepared.process(&mut tx, run, items).await?;
-    let (mut succeeded, mut failed, mut skipped) = (0i32, 0i32, 0i32);
-    let mut entries = Vec::new();
+    let outcomes = match prepared.process(&mut tx, run, items).await {
+        Ok(outcomes) => outcomes,
+        Err(RunError::Permanent(err)) => {
+            tx.rollback().await?;
+            tracing::warn!(error = %err, items = items.len(), "a batch was refused; isolating its items");
+            tx = pool.begin().await?;
+            isolate(&mut tx, run, prepared, items, &err).await?
+        }
+        Err(err) => return Err(err),
+    };
+    let mut tally = Tally::default();
     for (item, outcome) in items.iter().zip(&outcomes) {
         match outcome {
-            ItemOutcome::Succeeded => succeeded += 1,
+            ItemOutcome::Succeeded => tally.succeeded += 1,
             ItemOutcome::Skipped(r) => {
-                skipped += 1;
-                entries.push(r.entry(Some(item), true));
+                tally.skipped += 1;
+                tally.entries.push(r.failure(Some(item), true));
             }
             ItemOutcome::Failed(r) => {
-                failed += 1;
-                entries.push(r.entry(Some(item), false));
+                tally.failed += 1;
+                tally.entries.push(r.failure(Some(item), false));
             }
         }
     }
-    let new_failures = (!entries.is_empty()).then_some(Value::Array(entries));
-    let row: Option<(bool, i32, i32, i32, i32)> = sqlx::query_as(
-        "UPDATE bulk_operation_runs SET total_items = $10, processed_items = processed_items + $4, \
-             succeeded = succeeded + $5, failed = failed + $6, skipped = skipped + $7, \
-             failures = CASE WHEN $8::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $8::jsonb END, \
-             heartbeat_at = now(), progressed_at = now(), lease_expires_at = now() + make_interval(secs => $9) \
-         WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' \
-         RETURNING cancel_requested_at IS NOT NULL, processed_items, succeeded, failed, skipped",
-    )
-    .bind(run.tenant_id)
-    .bind(run.id)
-    .bind(me)
-    .bind(succeeded + failed + skipped)
-    .bind(succeeded)
-    .bind(failed)
-    .bind(skipped)
-    .bind(new_failures)
-    .bind(lease.as_secs_f64())
-    .bind(total)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((cancel_requested, processed_items, succeeded, failed, skipped)) = row else {
+    let recorded = lifecycle::record_batch(&mut tx, run, tally, total, last, config.lease).await?;
+    if recorded == Recorded::Lost {
         tx.rollback().await?;
-        return Ok(Batch::Lost);
-    };
-    metrics::items_processed(run.kind, items.len() as u64);
-    if last {
-        let counters = RunCounters {
-            total_items: Some(total),
-            processed_items,
-            succeeded,
-            failed,
-            skipped,
-        };
-        let status = final_status(&counters, cancel_requested, false);
-        end_run(&mut tx, run, prepared, status, None).await?;
-        tx.commit().await?;
-        metrics::run_finished(run.kind, status);
-        tracing::info!(status = status.as_str(), "run finished");
-        return Ok(Batch::Finished);
+        return Ok(recorded);
     }
-    announce_run(&mut tx, run.tenant_id, run.id, "progress").await?;
     tx.commit().await?;
-    Ok(Batch::Continue { cancel_requested })
+    metrics::items_processed(run.kind, items.len() as u64);
+    Ok(recorded)
+}
+
+/// Processes each item of a refused batch in a savepoint of its own: an item
+/// the storage refuses fails with `item_rejected`, the others go through.
+/// When every item of a batch of several is refused, the fault is not the
+/// items': the run fails with `operation_error`.
+async fn isolate(
+    tx: &mut PgConnection,
+    run: &ClaimedRun,
+    prepared: &mut dyn PreparedRun,
+    items: &[String],
+    batch_error: &sqlx::Error,
+) -> Result<Vec<ItemOutcome>, RunError> {
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut refused = 0;
+    for item in items {
+        let mut savepoint = tx.begin().await?;
+        match prepared
+            .process(&mut savepoint, run, std::slice::from_ref(item))
+            .await
+        {
+            Ok(mut one) => {
+                savepoint.commit().await?;
+                outcomes.push(one.pop().unwrap_or(ItemOutcome::Succeeded));
+            }
+            Err(RunError::Permanent(err)) => {
+                savepoint.rollback().await?;
+                refused += 1;
+                outcomes.push(ItemOutcome::Failed(Reason::new(
+                    "item_rejected",
+                    &format!("The storage refused this item ({}).", describe_error(&err)),
+                )));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    if items.len() > 1 && refused == items.len() {
+        return Err(RunError::Fatal(Reason::new(
+            "operation_error",
+            &format!(
+                "The storage refused every item of a batch ({}).",
+                describe_error(batch_error)
+            ),
+        )));
+    }
+    Ok(outcomes)
 }
 
 /// Keeps the lease alive and watches for cancel requests, every second at
@@ -477,7 +518,6 @@ async fn commit_batch(
 async fn heartbeat(
     pool: PgPool,
     run: ClaimedRun,
-    me: String,
     lease: Duration,
     cancel: Arc<AtomicBool>,
     lost: Arc<AtomicBool>,
@@ -485,192 +525,24 @@ async fn heartbeat(
     let every = (lease / 3).min(Duration::from_secs(1));
     loop {
         tokio::time::sleep(every).await;
-        let beat: Result<Option<bool>, sqlx::Error> = sqlx::query_scalar(
-            "UPDATE bulk_operation_runs SET lease_expires_at = now() + make_interval(secs => $4), heartbeat_at = now() \
-             WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' \
-             RETURNING cancel_requested_at IS NOT NULL",
-        )
-        .bind(run.tenant_id)
-        .bind(run.id)
-        .bind(&me)
-        .bind(lease.as_secs_f64())
-        .fetch_optional(&pool)
-        .await;
-        match beat {
+        match lifecycle::heartbeat(&pool, &run, lease).await {
             Ok(Some(true)) => cancel.store(true, Ordering::Relaxed),
             Ok(Some(false)) => {}
             Ok(None) => {
+                tracing::warn!(
+                    run_id = run.id,
+                    tenant_id = run.tenant_id,
+                    "the run's lease was lost; stopping its execution"
+                );
                 lost.store(true, Ordering::Relaxed);
                 return;
             }
-            Err(err) => tracing::warn!(error = %err, "heartbeat failed"),
+            Err(err) => tracing::warn!(
+                run_id = run.id,
+                tenant_id = run.tenant_id,
+                error = %err,
+                "heartbeat failed"
+            ),
         }
-    }
-}
-
-/// Ends the run in its own transaction (for runs that end before or
-/// between batches): final status from the counters, then [`end_run`].
-async fn finish(
-    pool: &PgPool,
-    me: &str,
-    run: &ClaimedRun,
-    prepared: Option<&mut Box<dyn PreparedRun>>,
-    cancelled: bool,
-    fatal: Option<Reason>,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let counters: Option<(Option<i32>, i32, i32, i32, i32)> = sqlx::query_as(
-        "SELECT total_items, processed_items, succeeded, failed, skipped FROM bulk_operation_runs \
-         WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' FOR UPDATE",
-    )
-    .bind(run.tenant_id)
-    .bind(run.id)
-    .bind(me)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((total_items, processed_items, succeeded, failed, skipped)) = counters else {
-        return Ok(()); // no longer ours
-    };
-    let c = RunCounters {
-        total_items,
-        processed_items,
-        succeeded,
-        failed,
-        skipped,
-    };
-    let status = final_status(&c, cancelled, fatal.is_some());
-    match prepared {
-        Some(p) => end_run(&mut tx, run, p.as_mut(), status, fatal).await?,
-        None => end_run(&mut tx, run, &mut NothingPrepared, status, fatal).await?,
-    }
-    tx.commit().await?;
-    metrics::run_finished(run.kind, status);
-    tracing::info!(status = status.as_str(), "run finished");
-    Ok(())
-}
-
-/// For runs that end before their operation prepared anything.
-struct NothingPrepared;
-
-#[async_trait::async_trait]
-impl PreparedRun for NothingPrepared {
-    fn items(&self) -> &[String] {
-        &[]
-    }
-
-    async fn process(
-        &mut self,
-        _tx: &mut sqlx::PgConnection,
-        _run: &ClaimedRun,
-        _items: &[String],
-    ) -> Result<Vec<ItemOutcome>, RunError> {
-        Ok(Vec::new())
-    }
-}
-
-/// Writes the run's end inside `tx`: the operation's own completion, the
-/// final status, the audit entry and the initiator's notification.
-async fn end_run(
-    tx: &mut sqlx::PgConnection,
-    run: &ClaimedRun,
-    prepared: &mut dyn PreparedRun,
-    status: RunStatus,
-    fatal: Option<Reason>,
-) -> Result<(), sqlx::Error> {
-    let cancelled = status == RunStatus::Aborted;
-    prepared.complete(&mut *tx, run, status).await?;
-    let extra = match (&fatal, cancelled) {
-        (Some(reason), _) => Some(json!([reason.entry(None, false)])),
-        (None, true) => Some(json!([Reason::new(
-            "cancelled",
-            "Cancelled by an operator; work already done was kept."
-        )
-        .entry(None, false)])),
-        _ => None,
-    };
-    sqlx::query(
-        "UPDATE bulk_operation_runs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, \
-             total_items = coalesce(total_items, CASE WHEN $5 THEN NULL ELSE processed_items END), \
-             failures = CASE WHEN $4::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $4::jsonb END \
-         WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(run.tenant_id)
-    .bind(run.id)
-    .bind(status.as_str())
-    .bind(extra)
-    .bind(fatal.is_some())
-    .execute(&mut *tx)
-    .await?;
-    let action = if cancelled {
-        "bulk_operation_run.cancelled"
-    } else {
-        "bulk_operation_run.finished"
-    };
-    record_run_event(
-        &mut *tx,
-        run.tenant_id,
-        None,
-        action,
-        run.id,
-        json!({"status": status.as_str()}),
-        Utc::now(),
-    )
-    .await?;
-    notify_run(&mut *tx, run.tenant_id, run.id).await
-}
-
-/// Hands the run back: claimable again at once, without counting this claim.
-async fn release(pool: &PgPool, me: &str, run: &ClaimedRun) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE bulk_operation_runs SET lease_owner = NULL, lease_expires_at = now(), attempts = greatest(attempts - 1, 0) \
-         WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running'",
-    )
-    .bind(run.tenant_id)
-    .bind(run.id)
-    .bind(me)
-    .execute(pool)
-    .await
-    .map(|_| ())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn c(succeeded: i32, failed: i32, skipped: i32) -> RunCounters {
-        RunCounters {
-            total_items: None,
-            processed_items: succeeded + failed + skipped,
-            succeeded,
-            failed,
-            skipped,
-        }
-    }
-
-    #[test]
-    fn outcomes_imply_the_final_status() {
-        assert_eq!(
-            final_status(&c(5, 0, 0), false, false),
-            RunStatus::Completed
-        );
-        assert_eq!(
-            final_status(&c(0, 0, 3), false, false),
-            RunStatus::Completed
-        );
-        assert_eq!(
-            final_status(&c(0, 0, 0), false, false),
-            RunStatus::Completed
-        );
-        assert_eq!(
-            final_status(&c(3, 1, 0), false, false),
-            RunStatus::CompletedWithErrors
-        );
-        assert_eq!(
-            final_status(&c(0, 1, 1), false, false),
-            RunStatus::CompletedWithErrors
-        );
-        assert_eq!(final_status(&c(0, 4, 0), false, false), RunStatus::Failed);
-        assert_eq!(final_status(&c(5, 0, 0), false, true), RunStatus::Failed);
-        assert_eq!(final_status(&c(5, 0, 0), true, false), RunStatus::Aborted);
     }
 }

@@ -1,6 +1,7 @@
 //! Types and pure logic shared by the server and the browser. No server crates.
 
 pub mod backup_set;
+pub mod event;
 pub mod failure;
 pub mod filter;
 pub mod finding;
@@ -13,6 +14,7 @@ pub mod status;
 pub mod tenant;
 pub mod time;
 
+pub use event::{RunAuditAction, RunEvent, RunEventKind};
 pub use failure::{group_failures, FailureEntry, FailureGroup};
 pub use notification::{Bell, NotificationItem, NotificationPage};
 pub use operation::{operation_label, OperationKind, RunScope};

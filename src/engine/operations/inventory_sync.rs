@@ -128,31 +128,85 @@ impl Operation for InventorySync {
         .fetch_one(pool)
         .await?;
 
-        let mut items = Vec::with_capacity(policies.len());
-        let mut entries = HashMap::with_capacity(policies.len());
-        let mut seen = HashSet::new();
-        for (i, raw) in policies.iter().enumerate() {
-            let parsed = parse_entry(raw);
-            let item = match &parsed {
-                Ok(e) if seen.insert(e.external_id.clone()) => e.external_id.clone(),
-                _ => format!("entry-{}", i + 1),
-            };
-            let parsed = match parsed {
-                Ok(e) if item != e.external_id => Err(Reason::new(
-                    "duplicate_policy",
-                    "The snapshot lists this policy more than once; the first entry was imported.",
-                )),
-                other => other,
-            };
-            entries.insert(item.clone(), parsed);
-            items.push(item);
-        }
+        let (items, entries) = itemize(&policies);
         Ok(Box::new(Prepared {
             sync_id,
             items,
             entries,
         }))
     }
+
+    /// Closes the run's inventory sync: completed when the run's items were
+    /// imported (with or without item failures), failed otherwise.
+    async fn finish(
+        &self,
+        tx: &mut PgConnection,
+        run: &ClaimedRun,
+        status: RunStatus,
+    ) -> Result<(), sqlx::Error> {
+        let ok = matches!(
+            status,
+            RunStatus::Completed | RunStatus::CompletedWithErrors
+        );
+        sqlx::query(
+            "UPDATE inventory_sync_runs s SET status = $3, finished_at = now(), updated_at = now(), \
+             items_observed = (SELECT count(*) FROM inventory_items i \
+                               WHERE i.tenant_id = s.tenant_id AND i.inventory_sync_run_id = s.id) \
+             WHERE s.tenant_id = $1 AND s.bulk_operation_run_id = $2 AND s.status = 'running'",
+        )
+        .bind(run.tenant_id)
+        .bind(run.id)
+        .bind(if ok { "completed" } else { "failed" })
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Lists a snapshot's items in order, each under a label unique within the
+/// run: a valid entry under its `external_id` (its first occurrence only), a
+/// malformed or repeated one under `entry-<position>`, suffixed when a real
+/// `external_id` already reads like that. Every entry gets exactly one item,
+/// so no batch can ever write one policy twice.
+fn itemize(policies: &[Value]) -> (Vec<String>, HashMap<String, Result<Entry, Reason>>) {
+    let parsed: Vec<Result<Entry, Reason>> = policies.iter().map(parse_entry).collect();
+    let mut labels: HashSet<String> = HashSet::with_capacity(parsed.len());
+    let mut first = vec![false; parsed.len()];
+    for (i, e) in parsed.iter().enumerate() {
+        if let Ok(e) = e {
+            first[i] = labels.insert(e.external_id.clone());
+        }
+    }
+    let mut items = Vec::with_capacity(parsed.len());
+    let mut entries = HashMap::with_capacity(parsed.len());
+    for (i, e) in parsed.into_iter().enumerate() {
+        let (label, entry) = match e {
+            Ok(e) if first[i] => (e.external_id.clone(), Ok(e)),
+            Ok(_) => (
+                placeholder(i, &mut labels),
+                Err(Reason::new(
+                    "duplicate_external_id",
+                    "The snapshot lists this external id more than once; the first entry was imported.",
+                )),
+            ),
+            Err(reason) => (placeholder(i, &mut labels), Err(reason)),
+        };
+        items.push(label.clone());
+        entries.insert(label, entry);
+    }
+    (items, entries)
+}
+
+/// `entry-<position>` (1-based), or with a `~n` suffix when that label is taken.
+fn placeholder(index: usize, taken: &mut HashSet<String>) -> String {
+    let base = format!("entry-{}", index + 1);
+    let mut label = base.clone();
+    let mut n = 1;
+    while !taken.insert(label.clone()) {
+        n += 1;
+        label = format!("{base}~{n}");
+    }
+    label
 }
 
 struct Entry {
@@ -276,28 +330,5 @@ impl PreparedRun for Prepared {
                 )),
             })
             .collect())
-    }
-
-    async fn complete(
-        &mut self,
-        tx: &mut PgConnection,
-        run: &ClaimedRun,
-        status: RunStatus,
-    ) -> Result<(), sqlx::Error> {
-        let ok = matches!(
-            status,
-            RunStatus::Completed | RunStatus::CompletedWithErrors
-        );
-        sqlx::query(
-            "UPDATE inventory_sync_runs SET status = $3, finished_at = now(), updated_at = now(), \
-             items_observed = (SELECT count(*) FROM inventory_items WHERE tenant_id = $1 AND inventory_sync_run_id = $2) \
-             WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(run.tenant_id)
-        .bind(self.sync_id)
-        .bind(if ok { "completed" } else { "failed" })
-        .execute(tx)
-        .await?;
-        Ok(())
     }
 }

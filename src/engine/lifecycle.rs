@@ -1,0 +1,811 @@
+//! The one owner of a run's lifecycle. Every change of a run's status (its
+//! creation, claim, cancel, end) and every hand-over between workers
+//! (release, recovery) is written here, together with what goes with it in
+//! the same transaction: the audit entry, the initiator's notification and
+//! the live event (`NOTIFY`, delivered only if the transaction commits).
+//!
+//! Callers decide *when* (the worker loop, the start and cancel requests);
+//! this module decides *what is written*.
+
+use super::operation::{ClaimedRun, Reason, StartError};
+use super::operations;
+use crate::db::audit::{notify_user, record_run_event};
+use crate::engine::notify::RunNotice;
+use crate::model::{
+    FailureEntry, OperationKind, RunAuditAction, RunCounters, RunEvent, RunEventKind, RunStatus,
+};
+use chrono::Utc;
+use serde_json::{json, Value};
+use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
+
+/// Wakes workers: a run is ready to be claimed.
+pub const QUEUE_CHANNEL: &str = "opshub_queue";
+/// Tells the hub (and workers, for cancels) that a run changed.
+pub const EVENTS_CHANNEL: &str = "opshub_run_events";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Started {
+    pub run_id: i64,
+    /// True when an active run with the same key existed and was returned.
+    pub deduplicated: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// A pending run, aborted at once.
+    Aborted,
+    /// A running run, asked to stop; its worker ends it shortly.
+    Requested,
+}
+
+/// Creates a pending run for `key`, or joins the active run with that key.
+/// Both are audited with the caller as actor. Runs inside the caller's
+/// transaction, which has validated the request.
+pub async fn open(
+    tx: &mut PgConnection,
+    tenant_id: i64,
+    user_id: i64,
+    kind: OperationKind,
+    key: &str,
+    scope: &Value,
+) -> Result<Started, StartError> {
+    // A concurrent insert that commits while we wait makes ours a no-op that
+    // our snapshot cannot see yet: the next statement (a fresh snapshot)
+    // finds it. If that run finished meanwhile, try the insert again.
+    for _ in 0..10 {
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, idempotency_key, item_ids) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (tenant_id, idempotency_key) WHERE status IN ('pending', 'running') DO NOTHING \
+             RETURNING id",
+        )
+        .bind(tenant_id)
+        .bind(user_id)
+        .bind(kind.resource())
+        .bind(kind.action())
+        .bind(key)
+        .bind(scope)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(run_id) = inserted {
+            let audit_id = audit(
+                tx,
+                tenant_id,
+                Some(user_id),
+                RunAuditAction::Started,
+                run_id,
+                json!({"operation": kind.key()}),
+            )
+            .await?;
+            sqlx::query(
+                "UPDATE bulk_operation_runs SET audit_log_id = $3 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(run_id)
+            .bind(audit_id)
+            .execute(&mut *tx)
+            .await?;
+            notify_run(tx, tenant_id, run_id).await?;
+            announce(tx, QUEUE_CHANNEL, &run_id.to_string()).await?;
+            return Ok(Started {
+                run_id,
+                deduplicated: false,
+            });
+        }
+        let existing: Option<i64> = sqlx::query_scalar(
+            "UPDATE bulk_operation_runs SET deduplicated_starts = deduplicated_starts + 1 \
+             WHERE tenant_id = $1 AND idempotency_key = $2 AND status IN ('pending', 'running') RETURNING id",
+        )
+        .bind(tenant_id)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(run_id) = existing {
+            audit(
+                tx,
+                tenant_id,
+                Some(user_id),
+                RunAuditAction::StartJoined,
+                run_id,
+                json!({"operation": kind.key()}),
+            )
+            .await?;
+            announce_run(tx, tenant_id, run_id, RunEventKind::Deduplicated).await?;
+            return Ok(Started {
+                run_id,
+                deduplicated: true,
+            });
+        }
+    }
+    Err(StartError::Conflict(
+        "the operation is being started and finished repeatedly; try again".into(),
+    ))
+}
+
+/// Cancels a pending run at once, or asks a running run's worker to stop.
+/// Returns the run's kind too (None for kinds this build does not know).
+pub async fn cancel(
+    tx: &mut PgConnection,
+    tenant_id: i64,
+    user_id: i64,
+    run_id: i64,
+) -> Result<(Cancelled, Option<OperationKind>), StartError> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT status, resource, action FROM bulk_operation_runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(tenant_id)
+    .bind(run_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((status, resource, action)) = row else {
+        return Err(StartError::NotFound(format!("run {run_id} does not exist")));
+    };
+    let kind = OperationKind::from_parts(&resource, &action);
+    match RunStatus::parse(&status) {
+        Some(RunStatus::Pending) => {
+            let reason = Reason::new("cancelled", "Cancelled by an operator before it started.");
+            sqlx::query(
+                "UPDATE bulk_operation_runs SET status = 'aborted', finished_at = now(), cancel_requested_at = now(), \
+                 failures = coalesce(failures, '[]'::jsonb) || $3 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(run_id)
+            .bind(json!([reason.entry(None, false)]))
+            .execute(&mut *tx)
+            .await?;
+            audit(
+                tx,
+                tenant_id,
+                Some(user_id),
+                RunAuditAction::Cancelled,
+                run_id,
+                json!({"status": "aborted"}),
+            )
+            .await?;
+            notify_run(tx, tenant_id, run_id).await?;
+            Ok((Cancelled::Aborted, kind))
+        }
+        Some(RunStatus::Running) => {
+            sqlx::query(
+                "UPDATE bulk_operation_runs SET cancel_requested_at = coalesce(cancel_requested_at, now()) \
+                 WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant_id)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+            audit(
+                tx,
+                tenant_id,
+                Some(user_id),
+                RunAuditAction::CancelRequested,
+                run_id,
+                json!({}),
+            )
+            .await?;
+            announce_run(tx, tenant_id, run_id, RunEventKind::CancelRequested).await?;
+            Ok((Cancelled::Requested, kind))
+        }
+        _ => Err(StartError::Conflict(format!(
+            "run {run_id} has already finished"
+        ))),
+    }
+}
+
+/// What a claim may take.
+#[derive(Clone, Copy, Debug)]
+pub struct ClaimLimits {
+    /// Runs to claim at most (free worker slots).
+    pub runs: i64,
+    /// How long the claim holds without a heartbeat.
+    pub lease: Duration,
+    /// Most runs of one tenant running at once, across all workers (None:
+    /// no cap). Checked at claim time: concurrent claims may pass it by
+    /// the number of claiming processes.
+    pub tenant_concurrency: Option<i32>,
+}
+
+/// Claims runs in one statement, only of kinds this build executes:
+///
+/// 1. running runs whose lease expired (their worker died) or whose retry
+///    time has come (released after a transient error), oldest first;
+/// 2. otherwise pending runs, fairly between tenants: each tenant with
+///    pending runs offers its oldest, ranked by how many of the tenant's runs
+///    would then be running, so a tenant's backlog never delays another
+///    tenant's first run by more than one claim.
+///
+/// Sets this worker's lease on each, counts the attempt, audits recoveries
+/// and announces that the runs started.
+pub async fn claim(
+    pool: &PgPool,
+    worker: &str,
+    limits: ClaimLimits,
+) -> Result<Vec<ClaimedRun>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        tenant_id: i64,
+        id: i64,
+        user_id: i64,
+        resource: String,
+        action: String,
+        item_ids: Value,
+        total_items: Option<i32>,
+        processed_items: i32,
+        attempts: i32,
+        lease_owner: String,
+        cancel_requested: bool,
+        recovered: bool,
+    }
+    let kinds: Vec<&str> = OperationKind::ALL.iter().map(|k| k.key()).collect();
+    let rows: Vec<Row> = sqlx::query_as(
+        "WITH RECURSIVE stale AS ( \
+             SELECT r.tenant_id, r.id, r.lease_owner IS NOT NULL AS lost FROM bulk_operation_runs r \
+             WHERE r.status = 'running' AND r.lease_expires_at < now() \
+               AND r.resource || '.' || r.action = ANY($5) \
+             ORDER BY r.lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
+         tenants AS ( \
+             (SELECT tenant_id FROM bulk_operation_runs WHERE status = 'pending' ORDER BY tenant_id LIMIT 1) \
+             UNION ALL \
+             SELECT (SELECT r.tenant_id FROM bulk_operation_runs r \
+                     WHERE r.status = 'pending' AND r.tenant_id > t.tenant_id ORDER BY r.tenant_id LIMIT 1) \
+             FROM tenants t WHERE t.tenant_id IS NOT NULL), \
+         candidates AS ( \
+             SELECT c.tenant_id, c.id, c.created_at, c.rn + busy.n AS score \
+             FROM tenants t \
+             CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM bulk_operation_runs b \
+                                 WHERE b.tenant_id = t.tenant_id AND b.status = 'running') busy \
+             CROSS JOIN LATERAL ( \
+                 SELECT r.tenant_id, r.id, r.created_at, row_number() OVER (ORDER BY r.created_at, r.id)::int AS rn \
+                 FROM bulk_operation_runs r \
+                 WHERE r.tenant_id = t.tenant_id AND r.status = 'pending' \
+                   AND r.resource || '.' || r.action = ANY($5) \
+                 ORDER BY r.created_at, r.id LIMIT $3) c \
+             WHERE t.tenant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stale) \
+               AND ($6::int IS NULL OR c.rn + busy.n <= $6)), \
+         pending AS ( \
+             SELECT r.tenant_id, r.id, false AS lost \
+             FROM bulk_operation_runs r JOIN candidates c ON c.tenant_id = r.tenant_id AND c.id = r.id \
+             WHERE r.status = 'pending' \
+             ORDER BY c.score, c.created_at, c.id LIMIT $3 FOR UPDATE OF r SKIP LOCKED), \
+         pick AS (SELECT * FROM stale UNION ALL SELECT * FROM pending), \
+         claimed AS ( \
+             UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \
+                 lease_owner = $1 || '/' || gen_random_uuid(), \
+                 lease_expires_at = now() + make_interval(secs => $2), heartbeat_at = now(), progressed_at = now(), \
+                 attempts = r.attempts + 1 \
+             FROM pick WHERE r.tenant_id = pick.tenant_id AND r.id = pick.id \
+             RETURNING r.tenant_id, r.id, r.user_id, r.resource, r.action, r.item_ids, r.total_items, r.lease_owner, \
+                       r.processed_items, r.attempts, r.cancel_requested_at IS NOT NULL AS cancel_requested, \
+                       pick.lost AS recovered), \
+         recovered AS ( \
+             INSERT INTO audit_logs (tenant_id, action, subject_type, subject_id, metadata) \
+             SELECT tenant_id, $7, 'bulk_operation_run', id, jsonb_build_object('attempt', attempts) \
+             FROM claimed WHERE recovered) \
+         SELECT c.* FROM claimed c \
+         WHERE pg_notify($4, json_build_object('tenant_id', c.tenant_id, 'run_id', c.id, 'event', $8::text)::text) IS NOT NULL",
+    )
+    .bind(worker)
+    .bind(limits.lease.as_secs_f64())
+    .bind(limits.runs.max(1))
+    .bind(EVENTS_CHANNEL)
+    .bind(&kinds)
+    .bind(limits.tenant_concurrency)
+    .bind(RunAuditAction::Recovered.as_str())
+    .bind(RunEventKind::Started.as_str())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            // Only known kinds were claimed; the lookup cannot fail.
+            let kind = OperationKind::from_parts(&r.resource, &r.action)?;
+            Some(ClaimedRun {
+                tenant_id: r.tenant_id,
+                id: r.id,
+                user_id: r.user_id,
+                kind,
+                item_ids: r.item_ids,
+                total_items: r.total_items,
+                processed_items: r.processed_items,
+                attempts: r.attempts,
+                lease: r.lease_owner,
+                cancel_requested: r.cancel_requested,
+                recovered: r.recovered,
+            })
+        })
+        .collect())
+}
+
+/// Keeps a claim's lease alive. `Some(cancel requested)` while the claim
+/// holds, `None` once it was lost.
+pub async fn heartbeat(
+    pool: &PgPool,
+    run: &ClaimedRun,
+    lease: Duration,
+) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE bulk_operation_runs SET lease_expires_at = now() + make_interval(secs => $4), heartbeat_at = now() \
+         WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' \
+         RETURNING cancel_requested_at IS NOT NULL",
+    )
+    .bind(run.tenant_id)
+    .bind(run.id)
+    .bind(&run.lease)
+    .bind(lease.as_secs_f64())
+    .fetch_optional(pool)
+    .await
+}
+
+/// One batch's outcomes, counted.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub succeeded: i32,
+    pub failed: i32,
+    pub skipped: i32,
+    /// Failure and skip entries, in item order.
+    pub entries: Vec<FailureEntry>,
+}
+
+impl Tally {
+    pub fn processed(&self) -> i32 {
+        self.succeeded + self.failed + self.skipped
+    }
+}
+
+/// What recording a batch did to the run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recorded {
+    Continue {
+        cancel_requested: bool,
+    },
+    /// The last batch: the run ended with it, in the same transaction.
+    Finished(RunStatus),
+    /// This claim no longer holds the run: nothing was written.
+    Lost,
+}
+
+/// Records a batch's counters and failures inside `tx` (which holds the
+/// batch's effects), renews the lease, and with the last batch ends the run.
+pub async fn record_batch(
+    tx: &mut PgConnection,
+    run: &ClaimedRun,
+    tally: Tally,
+    total: i32,
+    last: bool,
+    lease: Duration,
+) -> Result<Recorded, sqlx::Error> {
+    let new_failures = (!tally.entries.is_empty()).then(|| failures_json(&tally.entries));
+    let row: Option<(bool, i32, i32, i32, i32)> = sqlx::query_as(
+        "UPDATE bulk_operation_runs SET total_items = $10, processed_items = processed_items + $4, \
+             succeeded = succeeded + $5, failed = failed + $6, skipped = skipped + $7, \
+             failures = CASE WHEN $8::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $8::jsonb END, \
+             heartbeat_at = now(), progressed_at = now(), lease_expires_at = now() + make_interval(secs => $9) \
+         WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' \
+         RETURNING cancel_requested_at IS NOT NULL, processed_items, succeeded, failed, skipped",
+    )
+    .bind(run.tenant_id)
+    .bind(run.id)
+    .bind(&run.lease)
+    .bind(tally.processed())
+    .bind(tally.succeeded)
+    .bind(tally.failed)
+    .bind(tally.skipped)
+    .bind(new_failures)
+    .bind(lease.as_secs_f64())
+    .bind(total)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((cancel_requested, processed_items, succeeded, failed, skipped)) = row else {
+        return Ok(Recorded::Lost);
+    };
+    if last {
+        let counters = RunCounters {
+            total_items: Some(total),
+            processed_items,
+            succeeded,
+            failed,
+            skipped,
+        };
+        let status = end(tx, run, &Outcome::Done, &counters, cancel_requested).await?;
+        return Ok(Recorded::Finished(status));
+    }
+    announce_run(tx, run.tenant_id, run.id, RunEventKind::Progress).await?;
+    Ok(Recorded::Continue { cancel_requested })
+}
+
+/// How a run's execution ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every item was processed.
+    Done,
+    /// Stopped between batches because an operator asked.
+    Cancelled,
+    /// Cannot go on: the run fails with this reason (or ends `aborted` with
+    /// it when a cancel had been requested).
+    Fatal(Reason),
+}
+
+/// The status a run ends with. A cancel that comes after the last item was
+/// processed changes nothing: the work is done and the status says so.
+pub fn final_status(c: &RunCounters, outcome: &Outcome, cancel_requested: bool) -> RunStatus {
+    match outcome {
+        Outcome::Cancelled => RunStatus::Aborted,
+        Outcome::Fatal(_) if cancel_requested => RunStatus::Aborted,
+        Outcome::Fatal(_) => RunStatus::Failed,
+        Outcome::Done if c.failed == 0 => RunStatus::Completed,
+        Outcome::Done if c.succeeded + c.skipped == 0 => RunStatus::Failed,
+        Outcome::Done => RunStatus::CompletedWithErrors,
+    }
+}
+
+/// Ends a claimed run in its own transaction (for runs that end before or
+/// between batches). `None` when the claim no longer holds it.
+pub async fn finish(
+    pool: &PgPool,
+    run: &ClaimedRun,
+    outcome: Outcome,
+) -> Result<Option<RunStatus>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(Option<i32>, i32, i32, i32, i32, bool)> = sqlx::query_as(
+        "SELECT total_items, processed_items, succeeded, failed, skipped, cancel_requested_at IS NOT NULL \
+         FROM bulk_operation_runs \
+         WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' FOR UPDATE",
+    )
+    .bind(run.tenant_id)
+    .bind(run.id)
+    .bind(&run.lease)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((total_items, processed_items, succeeded, failed, skipped, cancel_requested)) = row
+    else {
+        return Ok(None);
+    };
+    let counters = RunCounters {
+        total_items,
+        processed_items,
+        succeeded,
+        failed,
+        skipped,
+    };
+    let status = end(&mut tx, run, &outcome, &counters, cancel_requested).await?;
+    tx.commit().await?;
+    Ok(Some(status))
+}
+
+/// Writes a run's end inside `tx`: the operation's own completion, the
+/// final status, the audit entry and the initiator's notification.
+async fn end(
+    tx: &mut PgConnection,
+    run: &ClaimedRun,
+    outcome: &Outcome,
+    counters: &RunCounters,
+    cancel_requested: bool,
+) -> Result<RunStatus, sqlx::Error> {
+    let status = final_status(counters, outcome, cancel_requested);
+    operations::find(run.kind).finish(tx, run, status).await?;
+    let mut extra = Vec::new();
+    if let Outcome::Fatal(reason) = outcome {
+        extra.push(reason.failure(None, false));
+    }
+    if status == RunStatus::Aborted {
+        extra.push(
+            Reason::new(
+                "cancelled",
+                "Cancelled by an operator; work already done was kept.",
+            )
+            .failure(None, false),
+        );
+    }
+    let fatal = matches!(outcome, Outcome::Fatal(_));
+    sqlx::query(
+        "UPDATE bulk_operation_runs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, \
+             total_items = coalesce(total_items, CASE WHEN $5 THEN NULL ELSE processed_items END), \
+             failures = CASE WHEN $4::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $4::jsonb END \
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(run.tenant_id)
+    .bind(run.id)
+    .bind(status.as_str())
+    .bind((!extra.is_empty()).then(|| failures_json(&extra)))
+    .bind(fatal)
+    .execute(&mut *tx)
+    .await?;
+    let (action, metadata) = if status == RunStatus::Aborted {
+        (
+            RunAuditAction::Cancelled,
+            json!({"status": status.as_str()}),
+        )
+    } else if cancel_requested {
+        // The cancel lost the race: every item was already processed.
+        (
+            RunAuditAction::Finished,
+            json!({"status": status.as_str(), "late_cancel": true}),
+        )
+    } else {
+        (RunAuditAction::Finished, json!({"status": status.as_str()}))
+    };
+    audit(tx, run.tenant_id, None, action, run.id, metadata).await?;
+    notify_run(tx, run.tenant_id, run.id).await?;
+    Ok(status)
+}
+
+/// Why a worker hands a run back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// The process is stopping: the claim does not count as an attempt.
+    Shutdown,
+    /// Storage trouble that may pass: the attempt counts, and the run may be
+    /// claimed again only after a backoff that grows with each attempt.
+    Transient {
+        /// A safe description (no server message).
+        error: String,
+        /// The first retry's delay; doubled per attempt, at most 64×,
+        /// with ±50 % jitter.
+        backoff: Duration,
+    },
+}
+
+impl Release {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Release::Shutdown => "shutdown",
+            Release::Transient { .. } => "transient_error",
+        }
+    }
+}
+
+/// Hands a claimed run back; returns the delay before it may be claimed
+/// again, or `None` when the claim no longer held it.
+pub async fn release(
+    pool: &PgPool,
+    run: &ClaimedRun,
+    why: &Release,
+) -> Result<Option<f64>, sqlx::Error> {
+    let (backoff, counts) = match why {
+        Release::Shutdown => (0.0, false),
+        Release::Transient { backoff, .. } => (backoff.as_secs_f64(), true),
+    };
+    let mut tx = pool.begin().await?;
+    // An aborted batch of this claim may still hold the row for a moment.
+    sqlx::query("SET LOCAL lock_timeout = '5s'")
+        .execute(&mut *tx)
+        .await?;
+    let delay: Option<f64> = sqlx::query_scalar(
+        "WITH d AS (SELECT CASE WHEN $5 THEN $4 * power(2, least(greatest(r.attempts - 1, 0), 6)) * (0.5 + random()) \
+                                ELSE 0 END::float8 AS secs \
+                    FROM bulk_operation_runs r WHERE r.tenant_id = $1 AND r.id = $2) \
+         UPDATE bulk_operation_runs r SET lease_owner = NULL, \
+             lease_expires_at = now() + make_interval(secs => d.secs), \
+             attempts = CASE WHEN $5 THEN r.attempts ELSE greatest(r.attempts - 1, 0) END \
+         FROM d WHERE r.tenant_id = $1 AND r.id = $2 AND r.lease_owner = $3 AND r.status = 'running' \
+         RETURNING d.secs",
+    )
+    .bind(run.tenant_id)
+    .bind(run.id)
+    .bind(&run.lease)
+    .bind(backoff)
+    .bind(counts)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(delay) = delay else {
+        return Ok(None);
+    };
+    let mut metadata = json!({
+        "reason": why.label(),
+        "attempt": run.attempts,
+        "retry_after_secs": (delay * 1000.0).round() / 1000.0,
+    });
+    if let Release::Transient { error, .. } = why {
+        metadata["error"] = json!(error);
+    }
+    audit(
+        &mut tx,
+        run.tenant_id,
+        None,
+        RunAuditAction::Released,
+        run.id,
+        metadata,
+    )
+    .await?;
+    announce_run(&mut tx, run.tenant_id, run.id, RunEventKind::Released).await?;
+    if !counts {
+        // Claimable at once: wake a worker. After a backoff, the poll finds it.
+        announce(&mut tx, QUEUE_CHANNEL, &run.id.to_string()).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(delay))
+}
+
+/// Stores the lifecycle notification for the run's initiator, matching its
+/// current status (queued while active, completed once finished), and
+/// announces the change to the tenant.
+pub async fn notify_run(
+    conn: &mut PgConnection,
+    tenant_id: i64,
+    run_id: i64,
+) -> Result<(), sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        user_id: i64,
+        resource: String,
+        action: String,
+        status: String,
+        total_items: Option<i32>,
+        processed_items: i32,
+        succeeded: i32,
+        failed: i32,
+        skipped: i32,
+        failures: Option<Value>,
+        slug: String,
+        name: String,
+    }
+    let r: Row = sqlx::query_as(
+        "SELECT r.user_id, r.resource, r.action, r.status, r.total_items, r.processed_items, r.succeeded, \
+                r.failed, r.skipped, r.failures, t.slug, t.name \
+         FROM bulk_operation_runs r JOIN tenants t ON t.id = r.tenant_id \
+         WHERE r.tenant_id = $1 AND r.id = $2",
+    )
+    .bind(tenant_id)
+    .bind(run_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let status = RunStatus::parse(&r.status).unwrap_or(RunStatus::Failed);
+    let failures = FailureEntry::list_from_json(r.failures.as_ref());
+    let notice = RunNotice {
+        tenant_id,
+        tenant_slug: &r.slug,
+        tenant_name: &r.name,
+        run_id,
+        resource: &r.resource,
+        action: &r.action,
+        status,
+        counters: RunCounters {
+            total_items: r.total_items,
+            processed_items: r.processed_items,
+            succeeded: r.succeeded,
+            failed: r.failed,
+            skipped: r.skipped,
+        },
+        failures: &failures,
+    };
+    notify_user(
+        &mut *conn,
+        tenant_id,
+        r.user_id,
+        notice.notification_type(),
+        notice.payload(),
+        Utc::now(),
+        None,
+    )
+    .await?;
+    // Everyone watching the tenant sees the status change; only the
+    // initiator gets the new notification.
+    let change = if status.is_active() {
+        RunEventKind::Queued
+    } else {
+        RunEventKind::Finished
+    };
+    announce_run(&mut *conn, tenant_id, run_id, change).await?;
+    let for_initiator = RunEvent {
+        user_id: Some(r.user_id),
+        ..RunEvent::new(tenant_id, run_id, RunEventKind::Notification)
+    };
+    announce_event(conn, &for_initiator).await
+}
+
+/// Appends an audit entry about a run.
+async fn audit(
+    conn: &mut PgConnection,
+    tenant_id: i64,
+    actor: Option<i64>,
+    action: RunAuditAction,
+    run_id: i64,
+    metadata: Value,
+) -> Result<i64, sqlx::Error> {
+    record_run_event(
+        conn,
+        tenant_id,
+        actor,
+        action.as_str(),
+        run_id,
+        metadata,
+        Utc::now(),
+    )
+    .await
+}
+
+fn failures_json(entries: &[FailureEntry]) -> Value {
+    Value::Array(entries.iter().map(FailureEntry::to_json).collect())
+}
+
+/// NOTIFY inside the transaction: delivered only if it commits.
+pub async fn announce(
+    conn: &mut PgConnection,
+    channel: &str,
+    payload: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(channel)
+        .bind(payload)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Announces a live event to the hub.
+pub async fn announce_event(conn: &mut PgConnection, event: &RunEvent) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_string(event).unwrap_or_default();
+    announce(conn, EVENTS_CHANNEL, &payload).await
+}
+
+/// Announces a change of a run to its tenant.
+pub async fn announce_run(
+    conn: &mut PgConnection,
+    tenant_id: i64,
+    run_id: i64,
+    what: RunEventKind,
+) -> Result<(), sqlx::Error> {
+    announce_event(conn, &RunEvent::new(tenant_id, run_id, what)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(succeeded: i32, failed: i32, skipped: i32) -> RunCounters {
+        RunCounters {
+            total_items: Some(succeeded + failed + skipped),
+            processed_items: succeeded + failed + skipped,
+            succeeded,
+            failed,
+            skipped,
+        }
+    }
+
+    #[test]
+    fn outcomes_imply_the_final_status() {
+        let done = Outcome::Done;
+        let fatal = Outcome::Fatal(Reason::new("worker_lost", "Lost."));
+        assert_eq!(
+            final_status(&c(5, 0, 0), &done, false),
+            RunStatus::Completed
+        );
+        assert_eq!(
+            final_status(&c(0, 0, 3), &done, false),
+            RunStatus::Completed
+        );
+        assert_eq!(
+            final_status(&c(0, 0, 0), &done, false),
+            RunStatus::Completed
+        );
+        assert_eq!(
+            final_status(&c(3, 1, 0), &done, false),
+            RunStatus::CompletedWithErrors
+        );
+        assert_eq!(
+            final_status(&c(0, 1, 1), &done, false),
+            RunStatus::CompletedWithErrors
+        );
+        assert_eq!(final_status(&c(0, 4, 0), &done, false), RunStatus::Failed);
+        assert_eq!(final_status(&c(5, 0, 0), &fatal, false), RunStatus::Failed);
+        assert_eq!(
+            final_status(&c(5, 0, 0), &Outcome::Cancelled, true),
+            RunStatus::Aborted
+        );
+    }
+
+    #[test]
+    fn a_late_cancel_keeps_the_outcome_and_a_cancel_wins_over_a_lost_worker() {
+        assert_eq!(
+            final_status(&c(5, 0, 0), &Outcome::Done, true),
+            RunStatus::Completed
+        );
+        assert_eq!(
+            final_status(&c(4, 1, 0), &Outcome::Done, true),
+            RunStatus::CompletedWithErrors
+        );
+        let lost = Outcome::Fatal(Reason::new("worker_lost", "Lost."));
+        assert_eq!(final_status(&c(2, 0, 0), &lost, true), RunStatus::Aborted);
+    }
+}
