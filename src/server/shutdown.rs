@@ -71,14 +71,15 @@ pub async fn run_hub(
         stop.cancel();
         served
     };
-    let started = Instant::now();
-    let (served, ()) = tokio::join!(hub, stop_workers(workers, &stop, grace));
-    if stop.is_cancelled() {
-        tracing::info!(
-            took_ms = started.elapsed().as_millis() as u64,
-            "opshub stopped"
-        );
-    }
+    let stopping = async {
+        stop.cancelled().await;
+        Instant::now()
+    };
+    let (served, (), stopping) = tokio::join!(hub, stop_workers(workers, &stop, grace), stopping);
+    tracing::info!(
+        took_ms = stopping.elapsed().as_millis() as u64,
+        "opshub stopped"
+    );
     served
 }
 
