@@ -6,7 +6,7 @@ mod cli {
     use clap::{Parser, Subcommand, ValueEnum};
     use opshub::engine::{self, StartRequest, WorkerConfig, WorkerPool};
     use opshub::model::{OperationKind, RunStatus};
-    use opshub::server::{http, state::AppState, telemetry};
+    use opshub::server::{shutdown, state::AppState, telemetry};
     use std::net::SocketAddr;
     use std::time::Duration;
 
@@ -68,6 +68,9 @@ mod cli {
             /// Runs executed at once.
             #[arg(long, env = "OPSHUB_WORKERS", default_value_t = 4)]
             concurrency: usize,
+            /// Serve Prometheus metrics at http://ADDR/metrics (off when unset).
+            #[arg(long, env = "OPSHUB_METRICS_ADDR")]
+            metrics_addr: Option<SocketAddr>,
             #[command(flatten)]
             engine: EngineArgs,
         },
@@ -245,6 +248,11 @@ mod cli {
         /// (unset: no cap; claims are fair between tenants either way).
         #[arg(long, env = "OPSHUB_TENANT_CONCURRENCY", value_parser = clap::value_parser!(i32).range(1..))]
         tenant_concurrency: Option<i32>,
+        /// On Ctrl-C or SIGTERM: seconds in-flight batches and HTTP requests
+        /// may take to finish before the process exits (what a batch leaves
+        /// is released for another worker).
+        #[arg(long, env = "OPSHUB_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+        shutdown_grace_secs: u64,
     }
 
     impl EngineArgs {
@@ -257,6 +265,7 @@ mod cli {
                 max_batch: self.max_batch.max(1),
                 batch_pause: Duration::from_millis(self.batch_pause_ms),
                 tenant_concurrency: self.tenant_concurrency,
+                shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
                 ..WorkerConfig::default()
             }
         }
@@ -313,8 +322,13 @@ mod cli {
                     .context("reading the Leptos configuration")?;
                 conf.leptos_options.site_addr = addr;
                 opshub::server::metrics::install();
-                let workers =
-                    (workers > 0).then(|| WorkerPool::spawn(pool.clone(), engine.config(workers)));
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listening on {addr}"))?;
+                let config = engine.config(workers);
+                let grace = config.shutdown_grace;
+                let stop = shutdown::on_signal();
+                let workers = (workers > 0).then(|| WorkerPool::spawn(pool.clone(), config));
                 let state = AppState {
                     leptos_options: conf.leptos_options,
                     live: opshub::server::live::LiveHub::spawn(pool.clone()),
@@ -322,19 +336,25 @@ mod cli {
                     secure_cookies,
                     stalled_after: Duration::from_secs(stalled_after_mins.max(1) * 60),
                 };
-                http::serve(state, addr).await?;
-                if let Some(workers) = workers {
-                    workers.shutdown().await;
-                }
+                shutdown::run_hub(state, listener, workers, grace, stop).await?;
             }
             Command::Worker {
                 concurrency,
+                metrics_addr,
                 engine,
             } => {
                 opshub::db::migrate(&pool).await?;
-                let workers = WorkerPool::spawn(pool, engine.config(concurrency.max(1)));
-                http::shutdown_signal().await;
-                workers.shutdown().await;
+                let metrics = match metrics_addr {
+                    Some(addr) => Some(
+                        tokio::net::TcpListener::bind(addr)
+                            .await
+                            .with_context(|| format!("listening on {addr} for metrics"))?,
+                    ),
+                    None => None,
+                };
+                let stop = shutdown::on_signal();
+                let config = engine.config(concurrency.max(1));
+                shutdown::run_worker(pool, config, metrics, stop).await?;
             }
             Command::Start {
                 kind,

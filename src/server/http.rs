@@ -14,8 +14,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::IntoFuture as _;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
@@ -113,6 +116,22 @@ async fn api_statuses(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// The state of a hub on `addr` with default settings: for tests and
+/// benchmarks.
+pub fn local_state(pool: sqlx::PgPool, addr: SocketAddr) -> AppState {
+    let leptos_options = leptos::config::LeptosOptions::builder()
+        .output_name("opshub")
+        .site_addr(addr)
+        .build();
+    AppState {
+        leptos_options,
+        live: crate::server::live::LiveHub::spawn(pool.clone()),
+        pool,
+        secure_cookies: false,
+        stalled_after: crate::server::state::DEFAULT_STALLED_AFTER,
+    }
+}
+
 /// The hub on 127.0.0.1 and a free port, with default settings and no
 /// workers, until the returned task is aborted: for tests and benchmarks.
 pub async fn spawn_local(
@@ -120,17 +139,7 @@ pub async fn spawn_local(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let leptos_options = leptos::config::LeptosOptions::builder()
-        .output_name("opshub")
-        .site_addr(addr)
-        .build();
-    let app = router(AppState {
-        leptos_options,
-        live: crate::server::live::LiveHub::spawn(pool.clone()),
-        pool,
-        secure_cookies: false,
-        stalled_after: crate::server::state::DEFAULT_STALLED_AFTER,
-    });
+    let app = router(local_state(pool, addr));
     let server = tokio::spawn(async move {
         let served = axum::serve(
             listener,
@@ -144,46 +153,57 @@ pub async fn spawn_local(
     Ok((addr, server))
 }
 
-/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
-pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
+/// Serves the hub on `listener` until `stop` is cancelled. Then it accepts no
+/// more connections, ends the open event streams, and lets in-flight requests
+/// finish for at most `grace`; a request still running after that is dropped
+/// with the process.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    stop: CancellationToken,
+    grace: Duration,
+) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!("opshub hub listening on http://{local}");
     let expired_sessions = tokio::spawn(
         tower_sessions::ExpiredDeletion::continuously_delete_expired(
             auth::session_store(state.pool.clone()),
-            std::time::Duration::from_secs(3600),
+            Duration::from_secs(3600),
         ),
     );
-    axum::serve(
+    let live = state.live.clone();
+    let draining = {
+        let stop = stop.clone();
+        async move {
+            stop.cancelled().await;
+            tracing::info!(
+                grace_secs = grace.as_secs_f64(),
+                "hub: accepting no more connections; event streams ended; finishing in-flight requests"
+            );
+            live.close();
+        }
+    };
+    let server = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    expired_sessions.abort();
-    tracing::info!("opshub hub stopped");
-    Ok(())
-}
-
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+    .with_graceful_shutdown(draining)
+    .into_future();
+    let grace_over = async {
+        stop.cancelled().await;
+        tokio::time::sleep(grace).await;
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let outcome = tokio::select! {
+        served = server => served.map_err(anyhow::Error::from),
+        () = grace_over => {
+            tracing::warn!(
+                grace_secs = grace.as_secs_f64(),
+                "hub: requests still in flight at the end of the grace period are dropped"
+            );
+            Ok(())
         }
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutdown requested; finishing in-flight requests");
+    expired_sessions.abort();
+    tracing::info!("opshub hub stopped");
+    outcome
 }

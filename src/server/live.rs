@@ -15,6 +15,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 /// A stream ends after this long; the browser reconnects at once, and the
 /// reconnection checks the session and membership again.
@@ -68,6 +69,9 @@ pub enum Signal {
 #[derive(Clone)]
 pub struct LiveHub {
     tx: broadcast::Sender<Signal>,
+    /// Cancelled when the process shuts down: every open stream ends, so the
+    /// server's graceful shutdown is not held up by streams that never end.
+    closed: CancellationToken,
 }
 
 impl LiveHub {
@@ -75,15 +79,26 @@ impl LiveHub {
     /// drops, and tells every stream to resync once it is back.
     pub fn spawn(pool: PgPool) -> LiveHub {
         let (tx, _) = broadcast::channel(1024);
-        let hub = LiveHub { tx: tx.clone() };
+        let closed = CancellationToken::new();
+        let hub = LiveHub {
+            tx: tx.clone(),
+            closed: closed.clone(),
+        };
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(200);
             loop {
-                match listen(&pool, &tx).await {
+                let listened = tokio::select! {
+                    listened = listen(&pool, &tx) => listened,
+                    _ = closed.cancelled() => return,
+                };
+                match listened {
                     Ok(()) => return,
                     Err(err) => {
                         tracing::warn!(error = %err, "live updates: listener lost; reconnecting");
-                        tokio::time::sleep(backoff).await;
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {},
+                            _ = closed.cancelled() => return,
+                        }
                         backoff = (backoff * 2).min(Duration::from_secs(5));
                         let _ = tx.send(Signal::Resync);
                     }
@@ -95,6 +110,12 @@ impl LiveHub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Signal> {
         self.tx.subscribe()
+    }
+
+    /// Ends every open event stream (and any opened later) and stops
+    /// listening: the process is shutting down.
+    pub fn close(&self) {
+        self.closed.cancel();
     }
 }
 
@@ -143,7 +164,12 @@ pub async fn events(
         }
     });
     use futures_util::StreamExt;
-    Sse::new(first.chain(rest))
+    // On shutdown the stream ends; the browser reconnects to another process
+    // (or to this one once it is back).
+    let stream = first
+        .chain(rest)
+        .take_until(state.live.closed.clone().cancelled_owned());
+    Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }

@@ -7,6 +7,7 @@ pub mod live;
 pub mod metrics;
 pub mod password;
 pub mod security;
+pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 
@@ -14,5 +15,7 @@ pub mod telemetry;
 mod auth_tests;
 #[cfg(test)]
 mod http_tests;
+#[cfg(test)]
+mod shutdown_tests;
 #[cfg(test)]
 pub(crate) mod test_client;

@@ -25,3 +25,11 @@ impl FromRef<AppState> for LeptosOptions {
         state.leptos_options.clone()
     }
 }
+
+/// Handlers that need only the database (`/metrics`) take the pool, so they
+/// also serve from a router of their own.
+impl FromRef<AppState> for PgPool {
+    fn from_ref(state: &AppState) -> Self {
+        state.pool.clone()
+    }
+}
