@@ -6,6 +6,7 @@
 
 pub mod canonical;
 pub mod drift;
+pub mod failures;
 pub mod metrics;
 pub mod notify;
 pub mod operation;

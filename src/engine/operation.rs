@@ -2,9 +2,9 @@
 
 use super::sanitize::{sanitize_code, sanitize_reason};
 use crate::error::AppError;
-use crate::model::{OperationKind, RunStatus};
+use crate::model::{FailureEntry, OperationKind, RunStatus};
 use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
 /// A run as a worker holds it.
@@ -40,16 +40,14 @@ impl Reason {
         }
     }
 
-    /// A `failures` entry.
-    pub fn entry(&self, item_id: Option<&str>, skipped: bool) -> Value {
-        let mut e = json!({"reason_code": self.code, "reason": self.text});
-        if let Some(id) = item_id {
-            e["item_id"] = json!(id);
+    /// A failure (or skip) entry, as [`super::failures::record`] stores it.
+    pub fn failure(&self, item_id: Option<&str>, skipped: bool) -> FailureEntry {
+        FailureEntry {
+            reason_code: self.code.clone(),
+            reason: self.text.clone(),
+            item_id: item_id.map(str::to_string),
+            skipped,
         }
-        if skipped {
-            e["type"] = json!("skipped");
-        }
-        e
     }
 }
 

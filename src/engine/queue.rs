@@ -8,7 +8,7 @@ use super::notify::RunNotice;
 use super::operation::{ClaimedRun, Reason, StartError};
 use super::operations;
 use crate::db::audit::{notify_user, record_run_event};
-use crate::model::{FailureEntry, OperationKind, RunCounters, RunStatus};
+use crate::model::{OperationKind, RunCounters, RunStatus};
 use chrono::Utc;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
@@ -176,13 +176,12 @@ pub async fn notify_run(
         succeeded: i32,
         failed: i32,
         skipped: i32,
-        failures: Option<Value>,
         slug: String,
         name: String,
     }
     let r: Row = sqlx::query_as(
         "SELECT r.user_id, r.resource, r.action, r.status, r.total_items, r.processed_items, r.succeeded, \
-                r.failed, r.skipped, r.failures, t.slug, t.name \
+                r.failed, r.skipped, t.slug, t.name \
          FROM bulk_operation_runs r JOIN tenants t ON t.id = r.tenant_id \
          WHERE r.tenant_id = $1 AND r.id = $2",
     )
@@ -191,7 +190,7 @@ pub async fn notify_run(
     .fetch_one(&mut *conn)
     .await?;
     let status = RunStatus::parse(&r.status).unwrap_or(RunStatus::Failed);
-    let failures = FailureEntry::list_from_json(r.failures.as_ref());
+    let failures = crate::db::run_failures::counts(&mut *conn, tenant_id, run_id).await?;
     let notice = RunNotice {
         tenant_id,
         tenant_slug: &r.slug,
@@ -290,13 +289,14 @@ pub async fn cancel(
         None => return Err(StartError::NotFound(format!("run {run_id} does not exist"))),
         Some(RunStatus::Pending) => {
             let reason = Reason::new("cancelled", "Cancelled by an operator before it started.");
+            super::failures::record(&mut tx, tenant_id, run_id, &[reason.failure(None, false)])
+                .await?;
             sqlx::query(
-                "UPDATE bulk_operation_runs SET status = 'aborted', finished_at = now(), cancel_requested_at = now(), \
-                 failures = coalesce(failures, '[]'::jsonb) || $3 WHERE tenant_id = $1 AND id = $2",
+                "UPDATE bulk_operation_runs SET status = 'aborted', finished_at = now(), cancel_requested_at = now() \
+                 WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant_id)
             .bind(run_id)
-            .bind(json!([reason.entry(None, false)]))
             .execute(&mut *tx)
             .await?;
             record_run_event(
@@ -353,14 +353,14 @@ pub async fn retry_failed(
     user_id: i64,
     run_id: i64,
 ) -> Result<Started, StartError> {
-    let row: Option<(String, String, String, Value, Option<Value>)> = sqlx::query_as(
-        "SELECT resource, action, status, item_ids, failures FROM bulk_operation_runs WHERE tenant_id = $1 AND id = $2",
+    let row: Option<(String, String, String, Value)> = sqlx::query_as(
+        "SELECT resource, action, status, item_ids FROM bulk_operation_runs WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant_id)
     .bind(run_id)
     .fetch_optional(pool)
     .await?;
-    let Some((resource, action, status, item_ids, failures)) = row else {
+    let Some((resource, action, status, item_ids)) = row else {
         return Err(StartError::NotFound(format!("run {run_id} does not exist")));
     };
     if RunStatus::parse(&status).is_none_or(RunStatus::is_active) {
@@ -374,10 +374,10 @@ pub async fn retry_failed(
                 .into(),
         ));
     }
-    let failed: Vec<i64> = FailureEntry::list_from_json(failures.as_ref())
+    let failed: Vec<i64> = crate::db::run_failures::failed_item_ids(pool, tenant_id, run_id)
+        .await?
         .into_iter()
-        .filter(|f| !f.skipped)
-        .filter_map(|f| f.item_id.and_then(|id| id.parse().ok()))
+        .filter_map(|id| id.parse().ok())
         .collect();
     if failed.is_empty() {
         return Err(StartError::Conflict(format!(

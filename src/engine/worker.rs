@@ -9,7 +9,7 @@ use super::queue::{announce_run, claim_runs, notify_run, QUEUE_CHANNEL};
 use crate::db::audit::record_run_event;
 use crate::model::{RunCounters, RunStatus};
 use chrono::Utc;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -418,20 +418,18 @@ async fn commit_batch(
             ItemOutcome::Succeeded => succeeded += 1,
             ItemOutcome::Skipped(r) => {
                 skipped += 1;
-                entries.push(r.entry(Some(item), true));
+                entries.push(r.failure(Some(item), true));
             }
             ItemOutcome::Failed(r) => {
                 failed += 1;
-                entries.push(r.entry(Some(item), false));
+                entries.push(r.failure(Some(item), false));
             }
         }
     }
-    let new_failures = (!entries.is_empty()).then_some(Value::Array(entries));
     let row: Option<(bool, i32, i32, i32, i32)> = sqlx::query_as(
-        "UPDATE bulk_operation_runs SET total_items = $10, processed_items = processed_items + $4, \
+        "UPDATE bulk_operation_runs SET total_items = $9, processed_items = processed_items + $4, \
              succeeded = succeeded + $5, failed = failed + $6, skipped = skipped + $7, \
-             failures = CASE WHEN $8::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $8::jsonb END, \
-             heartbeat_at = now(), progressed_at = now(), lease_expires_at = now() + make_interval(secs => $9) \
+             heartbeat_at = now(), progressed_at = now(), lease_expires_at = now() + make_interval(secs => $8) \
          WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' \
          RETURNING cancel_requested_at IS NOT NULL, processed_items, succeeded, failed, skipped",
     )
@@ -442,7 +440,6 @@ async fn commit_batch(
     .bind(succeeded)
     .bind(failed)
     .bind(skipped)
-    .bind(new_failures)
     .bind(lease.as_secs_f64())
     .bind(total)
     .fetch_optional(&mut *tx)
@@ -451,6 +448,7 @@ async fn commit_batch(
         tx.rollback().await?;
         return Ok(Batch::Lost);
     };
+    super::failures::record(&mut tx, run.tenant_id, run.id, &entries).await?;
     metrics::items_processed(run.kind, items.len() as u64);
     if last {
         let counters = RunCounters {
@@ -580,24 +578,27 @@ async fn end_run(
     let cancelled = status == RunStatus::Aborted;
     prepared.complete(&mut *tx, run, status).await?;
     let extra = match (&fatal, cancelled) {
-        (Some(reason), _) => Some(json!([reason.entry(None, false)])),
-        (None, true) => Some(json!([Reason::new(
-            "cancelled",
-            "Cancelled by an operator; work already done was kept."
-        )
-        .entry(None, false)])),
+        (Some(reason), _) => Some(reason.failure(None, false)),
+        (None, true) => Some(
+            Reason::new(
+                "cancelled",
+                "Cancelled by an operator; work already done was kept.",
+            )
+            .failure(None, false),
+        ),
         _ => None,
     };
+    if let Some(entry) = extra {
+        super::failures::record(&mut *tx, run.tenant_id, run.id, &[entry]).await?;
+    }
     sqlx::query(
         "UPDATE bulk_operation_runs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, \
-             total_items = coalesce(total_items, CASE WHEN $5 THEN NULL ELSE processed_items END), \
-             failures = CASE WHEN $4::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $4::jsonb END \
+             total_items = coalesce(total_items, CASE WHEN $4 THEN NULL ELSE processed_items END) \
          WHERE tenant_id = $1 AND id = $2",
     )
     .bind(run.tenant_id)
     .bind(run.id)
     .bind(status.as_str())
-    .bind(extra)
     .bind(fatal.is_some())
     .execute(&mut *tx)
     .await?;

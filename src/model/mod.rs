@@ -13,7 +13,9 @@ pub mod status;
 pub mod tenant;
 pub mod time;
 
-pub use failure::{group_failures, FailureEntry, FailureGroup};
+pub use failure::{
+    group_failures, FailureEntry, FailureGroup, FailureItem, FailureKey, FailurePage,
+};
 pub use notification::{Bell, NotificationItem, NotificationPage};
 pub use operation::{operation_label, OperationKind, RunScope};
 pub use run::{parse_id, AuditEntry, RunCounters, RunDetail, RunSummary};
