@@ -159,6 +159,7 @@ mod tests {
         // the quietest batch of the first and of the last 10,000 failures.
         let early = *wal[..10].iter().min().unwrap() as f64 / BATCH as f64;
         let late = *wal[wal.len() - 10..].iter().min().unwrap() as f64 / BATCH as f64;
+        eprintln!("WAL per failure: {early:.0} bytes in the first 10,000, {late:.0} in the last");
         assert!(
             late <= early * 1.5,
             "WAL per failure grew from {early:.0} to {late:.0} bytes"
