@@ -109,6 +109,18 @@ const PROBES: &[Probe] = &[
         multipart: false,
     },
     Probe {
+        path: "/api/runs/failures",
+        access: Access::Read,
+        args: |ids| {
+            vec![
+                ("id", ids.failed_run.to_string()),
+                ("reason_code", "policy_not_found".into()),
+            ]
+        },
+        takes_ids: true,
+        multipart: false,
+    },
+    Probe {
         path: "/api/backup_sets/get",
         access: Access::Read,
         args: |ids| vec![("id", ids.backup_set.to_string())],

@@ -2,7 +2,7 @@
 
 use crate::error::AppError;
 use crate::model::filter::{RunFacets, RunPage};
-use crate::model::RunDetail;
+use crate::model::{FailurePage, RunDetail};
 use leptos::prelude::*;
 
 /// How many runs a page of the list shows.
@@ -91,6 +91,40 @@ pub async fn get_run(id: String) -> Result<RunDetail, AppError> {
         crate::db::runs::find_detail(&context::pool()?, actor.tenant.id, run_id)
             .await?
             .ok_or_else(|| run_not_found(run_id))
+    }
+    .await
+    .map_err(AppError::respond)
+}
+
+/// The next page of one reason's item ids of a run of the current tenant:
+/// `reason_code` with `skipped` (true for skips) names the group, `after` is
+/// the `next_after` of the previous page (none: the first page).
+#[server(prefix = "/api", endpoint = "runs/failures")]
+pub async fn list_failures(
+    id: String,
+    reason_code: String,
+    skipped: Option<String>,
+    after: Option<String>,
+) -> Result<FailurePage, AppError> {
+    use crate::model::failure::{parse_after, PAGE_ITEMS};
+    use crate::model::FailureKey;
+    use crate::server::{auth, context};
+    async {
+        let actor = auth::actor()?;
+        let run_id = crate::model::parse_id(&id).map_err(AppError::BadRequest)?;
+        let key =
+            FailureKey::parse(&reason_code, skipped.as_deref()).map_err(AppError::BadRequest)?;
+        let after = parse_after(after.as_deref()).map_err(AppError::BadRequest)?;
+        crate::db::run_failures::page(
+            &context::pool()?,
+            actor.tenant.id,
+            run_id,
+            &key,
+            after,
+            PAGE_ITEMS,
+        )
+        .await?
+        .ok_or_else(|| run_not_found(run_id))
     }
     .await
     .map_err(AppError::respond)

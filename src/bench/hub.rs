@@ -315,6 +315,29 @@ SET status = 'running', started_at = b.started_at, attempts = 1, heartbeat_at = 
 FROM bench_runs b
 WHERE r.tenant_id = b.tenant_id AND r.idempotency_key = b.idempotency_key AND b.status <> 'pending'";
 
+/// The runs' failures, laid out as `engine::failures::record` lays them out:
+/// item entries and counts per (skipped, reason code) beside the run. The
+/// drawn runs have fewer failures than the run row's sample holds, so the
+/// row keeps them all.
+const RECORD_FAILURES: [&str; 2] = [
+    "\
+INSERT INTO bulk_operation_run_failures (tenant_id, run_id, skipped, reason_code, reason, item_id)
+SELECT r.tenant_id, r.id, coalesce(e->>'type', '') = 'skipped', e->>'reason_code', e->>'reason', e->>'item_id'
+FROM bench_runs b
+JOIN bulk_operation_runs r ON r.tenant_id = b.tenant_id AND r.idempotency_key = b.idempotency_key
+CROSS JOIN LATERAL jsonb_array_elements(b.failures) WITH ORDINALITY AS x(e, ord)
+WHERE b.failures IS NOT NULL AND b.status NOT IN ('pending', 'running')
+ORDER BY r.id, ord",
+    "\
+INSERT INTO bulk_operation_run_failure_counts (tenant_id, run_id, skipped, reason_code, reason, entries)
+SELECT r.tenant_id, r.id, coalesce(e->>'type', '') = 'skipped', e->>'reason_code', min(e->>'reason'), count(*)
+FROM bench_runs b
+JOIN bulk_operation_runs r ON r.tenant_id = b.tenant_id AND r.idempotency_key = b.idempotency_key
+CROSS JOIN LATERAL jsonb_array_elements(b.failures) e
+WHERE b.failures IS NOT NULL AND b.status NOT IN ('pending', 'running')
+GROUP BY 1, 2, 3, 4",
+];
+
 const FINISH_RUNS: &str = "\
 UPDATE bulk_operation_runs r
 SET status = b.status, finished_at = b.finished_at, heartbeat_at = b.finished_at,
@@ -440,6 +463,12 @@ async fn load(
         .execute(&mut *conn)
         .await
         .context("vacuuming the runs")?;
+    sqlx::raw_sql(
+        "VACUUM (ANALYZE) bulk_operation_run_failures, bulk_operation_run_failure_counts",
+    )
+    .execute(&mut *conn)
+    .await
+    .context("vacuuming the failures")?;
     sqlx::raw_sql("VACUUM (ANALYZE) notifications")
         .execute(&mut *conn)
         .await
@@ -500,6 +529,12 @@ async fn load_runs(
         .await
         .with_context(|| format!("starting {part}"))?;
     progress(&format!("{part} started"), began);
+    for sql in RECORD_FAILURES {
+        sqlx::query(sql)
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("recording the failures of {part}"))?;
+    }
     sqlx::query(FINISH_RUNS)
         .execute(&mut *conn)
         .await

@@ -5,6 +5,7 @@ pub mod backup_sets;
 pub mod findings;
 pub mod notifications;
 pub mod overview;
+pub mod run_failures;
 pub mod run_list;
 pub mod runs;
 pub mod start_options;

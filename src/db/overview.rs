@@ -122,11 +122,10 @@ async fn top_reasons(
 ) -> Result<Vec<ReasonStats>, sqlx::Error> {
     let reasons: Vec<(String, i64, i64, Vec<i64>)> = sqlx::query_as(
         "WITH hits AS ( \
-             SELECT r.id, r.created_at, e->>'reason_code' AS code, count(*) AS n \
-             FROM bulk_operation_runs r CROSS JOIN LATERAL jsonb_array_elements(r.failures) e \
-             WHERE r.tenant_id = $1 AND r.created_at >= $2 AND r.failures IS NOT NULL \
-               AND e->>'reason_code' IS NOT NULL AND coalesce(e->>'type', '') <> 'skipped' \
-             GROUP BY r.id, r.created_at, code) \
+             SELECT r.id, r.created_at, c.reason_code AS code, c.entries AS n \
+             FROM bulk_operation_runs r JOIN bulk_operation_run_failure_counts c \
+                  ON c.tenant_id = r.tenant_id AND c.run_id = r.id AND NOT c.skipped \
+             WHERE r.tenant_id = $1 AND r.created_at >= $2) \
          SELECT code, sum(n)::int8, count(*), \
                 (array_agg(id ORDER BY created_at DESC, id DESC))[1:$4] \
          FROM hits GROUP BY code ORDER BY count(*) DESC, sum(n) DESC, code LIMIT $3",
@@ -220,18 +219,31 @@ mod tests {
         let failures: Vec<_> = codes
             .iter()
             .enumerate()
-            .map(|(i, c)| serde_json::json!({"reason_code": c, "reason": "r", "item_id": i.to_string()}))
+            .map(|(i, c)| crate::model::FailureEntry {
+                reason_code: c.to_string(),
+                reason: "r".into(),
+                item_id: Some(i.to_string()),
+                skipped: false,
+            })
+            // A skip never counts as a failure reason.
+            .chain((!codes.is_empty()).then(|| crate::model::FailureEntry {
+                reason_code: "already_in_backup_set".into(),
+                reason: "r".into(),
+                item_id: Some("99".into()),
+                skipped: true,
+            }))
             .collect();
-        // A finished run is immutable: its times and failures come with the
-        // final status.
+        let mut conn = pool.acquire().await.unwrap();
+        crate::engine::failures::record(&mut conn, t, id, &failures)
+            .await
+            .unwrap();
+        // A finished run is immutable: its times come with the final status.
         sqlx::query(
-            "UPDATE bulk_operation_runs SET status = $4, started_at = created_at, \
-             finished_at = created_at + make_interval(secs => $2), \
-             failures = CASE WHEN $3::jsonb = '[]' THEN NULL ELSE $3::jsonb END WHERE id = $1",
+            "UPDATE bulk_operation_runs SET status = $3, started_at = created_at, \
+             finished_at = created_at + make_interval(secs => $2) WHERE id = $1",
         )
         .bind(id)
         .bind(secs)
-        .bind(serde_json::Value::Array(failures))
         .bind(status)
         .execute(pool)
         .await

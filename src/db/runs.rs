@@ -1,8 +1,8 @@
 //! Reading runs for the hub. Every query is scoped by tenant.
 
+use crate::model::operation::SCOPE_IDS_SHOWN;
 use crate::model::{
-    AuditEntry, FailureEntry, OperationKind, RunCounters, RunDetail, RunScope, RunStatus,
-    RunSummary,
+    AuditEntry, OperationKind, RunCounters, RunDetail, RunScope, RunStatus, RunSummary,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -69,7 +69,6 @@ struct DetailRow {
 #[derive(sqlx::FromRow)]
 struct DetailExtras {
     item_ids: Value,
-    failures: Option<Value>,
     attempts: i32,
     deduplicated_starts: i32,
     updated_at: DateTime<Utc>,
@@ -92,16 +91,24 @@ pub async fn find_detail(
     tenant_id: i64,
     run_id: i64,
 ) -> Result<Option<RunDetail>, sqlx::Error> {
-    // The backup set's name is looked up in the same tenant only.
+    // The backup set's name is looked up in the same tenant only. A backup
+    // scope's policy ids are cut to the first few, with their count beside.
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, r.item_ids, r.failures, r.attempts, r.deduplicated_starts, r.updated_at, \
+        "SELECT {SUMMARY_COLUMNS}, \
+                CASE WHEN r.resource = 'backup_set' AND jsonb_typeof(r.item_ids->'policy_ids') = 'array' \
+                     THEN (r.item_ids - 'policy_ids') || jsonb_build_object( \
+                          'policy_ids', jsonb_path_query_array(r.item_ids, '$.policy_ids[0 to {last}]'), \
+                          'policy_count', jsonb_array_length(r.item_ids->'policy_ids')) \
+                     ELSE r.item_ids END AS item_ids, \
+                r.attempts, r.deduplicated_starts, r.updated_at, \
                 r.cancel_requested_at IS NOT NULL AS cancel_requested, bs.name AS backup_set_name \
          FROM bulk_operation_runs r JOIN users u ON u.id = r.user_id \
          LEFT JOIN backup_sets bs ON bs.tenant_id = r.tenant_id \
               AND r.resource = 'backup_set' \
               AND bs.id = CASE WHEN jsonb_typeof(r.item_ids->'backup_set_id') = 'number' \
                                THEN (r.item_ids->>'backup_set_id')::bigint END \
-         WHERE r.tenant_id = $1 AND r.id = $2"
+         WHERE r.tenant_id = $1 AND r.id = $2",
+        last = SCOPE_IDS_SHOWN - 1
     );
     let Some(row) = sqlx::query_as::<_, DetailRow>(&sql)
         .bind(tenant_id)
@@ -150,10 +157,13 @@ pub async fn find_detail(
         ),
         _ => None,
     };
+    let (failure_groups, more_failure_groups) =
+        super::run_failures::groups(pool, tenant_id, run_id).await?;
     Ok(Some(RunDetail {
         summary,
         scope,
-        failures: FailureEntry::list_from_json(extras.failures.as_ref()),
+        failure_groups,
+        more_failure_groups,
         audit: audit
             .into_iter()
             .map(|a| AuditEntry {

@@ -107,11 +107,19 @@ pub async fn failed_backup_run(pool: &PgPool, tenant_id: i64, user_id: i64) -> i
     .await
     .expect("run");
     set_status(pool, run, "running").await.expect("running");
+    let mut conn = pool.acquire().await.expect("connection");
+    let failure = crate::model::FailureEntry {
+        reason_code: "policy_not_found".into(),
+        reason: "The policy does not exist.".into(),
+        item_id: Some("987654".into()),
+        skipped: false,
+    };
+    crate::engine::failures::record(&mut conn, tenant_id, run, &[failure])
+        .await
+        .expect("failures");
     sqlx::query(
         "UPDATE bulk_operation_runs SET status = 'completed_with_errors', finished_at = now(), \
-         total_items = 1, processed_items = 1, failed = 1, \
-         failures = '[{\"reason_code\": \"policy_not_found\", \"reason\": \"The policy does not exist.\", \"item_id\": \"987654\"}]' \
-         WHERE id = $1",
+         total_items = 1, processed_items = 1, failed = 1 WHERE id = $1",
     )
     .bind(run)
     .execute(pool)
@@ -126,6 +134,8 @@ pub async fn tenant_snapshot(pool: &PgPool, tenant_id: i64) -> String {
     let mut out = String::new();
     for table in [
         "bulk_operation_runs",
+        "bulk_operation_run_failures",
+        "bulk_operation_run_failure_counts",
         "audit_logs",
         "notifications",
         "findings",

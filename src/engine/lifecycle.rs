@@ -7,6 +7,7 @@
 //! Callers decide *when* (the worker loop, the start and cancel requests);
 //! this module decides *what is written*.
 
+use super::failures;
 use super::operation::{ClaimedRun, Reason, StartError};
 use super::operations;
 use crate::db::audit::{notify_user, record_run_event};
@@ -145,13 +146,13 @@ pub async fn cancel(
     match RunStatus::parse(&status) {
         Some(RunStatus::Pending) => {
             let reason = Reason::new("cancelled", "Cancelled by an operator before it started.");
+            failures::record(tx, tenant_id, run_id, &[reason.failure(None, false)]).await?;
             sqlx::query(
-                "UPDATE bulk_operation_runs SET status = 'aborted', finished_at = now(), cancel_requested_at = now(), \
-                 failures = coalesce(failures, '[]'::jsonb) || $3 WHERE tenant_id = $1 AND id = $2",
+                "UPDATE bulk_operation_runs SET status = 'aborted', finished_at = now(), cancel_requested_at = now() \
+                 WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant_id)
             .bind(run_id)
-            .bind(json!([reason.entry(None, false)]))
             .execute(&mut *tx)
             .await?;
             audit(
@@ -375,12 +376,10 @@ pub async fn record_batch(
     last: bool,
     lease: Duration,
 ) -> Result<Recorded, sqlx::Error> {
-    let new_failures = (!tally.entries.is_empty()).then(|| failures_json(&tally.entries));
     let row: Option<(bool, i32, i32, i32, i32)> = sqlx::query_as(
-        "UPDATE bulk_operation_runs SET total_items = $10, processed_items = processed_items + $4, \
+        "UPDATE bulk_operation_runs SET total_items = $9, processed_items = processed_items + $4, \
              succeeded = succeeded + $5, failed = failed + $6, skipped = skipped + $7, \
-             failures = CASE WHEN $8::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $8::jsonb END, \
-             heartbeat_at = now(), progressed_at = now(), lease_expires_at = now() + make_interval(secs => $9) \
+             heartbeat_at = now(), progressed_at = now(), lease_expires_at = now() + make_interval(secs => $8) \
          WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'running' \
          RETURNING cancel_requested_at IS NOT NULL, processed_items, succeeded, failed, skipped",
     )
@@ -391,7 +390,6 @@ pub async fn record_batch(
     .bind(tally.succeeded)
     .bind(tally.failed)
     .bind(tally.skipped)
-    .bind(new_failures)
     .bind(lease.as_secs_f64())
     .bind(total)
     .fetch_optional(&mut *tx)
@@ -399,6 +397,7 @@ pub async fn record_batch(
     let Some((cancel_requested, processed_items, succeeded, failed, skipped)) = row else {
         return Ok(Recorded::Lost);
     };
+    failures::record(tx, run.tenant_id, run.id, &tally.entries).await?;
     if last {
         let counters = RunCounters {
             total_items: Some(total),
@@ -497,17 +496,16 @@ async fn end(
             .failure(None, false),
         );
     }
+    failures::record(tx, run.tenant_id, run.id, &extra).await?;
     let fatal = matches!(outcome, Outcome::Fatal(_));
     sqlx::query(
         "UPDATE bulk_operation_runs SET status = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL, \
-             total_items = coalesce(total_items, CASE WHEN $5 THEN NULL ELSE processed_items END), \
-             failures = CASE WHEN $4::jsonb IS NULL THEN failures ELSE coalesce(failures, '[]'::jsonb) || $4::jsonb END \
+             total_items = coalesce(total_items, CASE WHEN $4 THEN NULL ELSE processed_items END) \
          WHERE tenant_id = $1 AND id = $2",
     )
     .bind(run.tenant_id)
     .bind(run.id)
     .bind(status.as_str())
-    .bind((!extra.is_empty()).then(|| failures_json(&extra)))
     .bind(fatal)
     .execute(&mut *tx)
     .await?;
@@ -636,13 +634,12 @@ pub async fn notify_run(
         succeeded: i32,
         failed: i32,
         skipped: i32,
-        failures: Option<Value>,
         slug: String,
         name: String,
     }
     let r: Row = sqlx::query_as(
         "SELECT r.user_id, r.resource, r.action, r.status, r.total_items, r.processed_items, r.succeeded, \
-                r.failed, r.skipped, r.failures, t.slug, t.name \
+                r.failed, r.skipped, t.slug, t.name \
          FROM bulk_operation_runs r JOIN tenants t ON t.id = r.tenant_id \
          WHERE r.tenant_id = $1 AND r.id = $2",
     )
@@ -651,7 +648,7 @@ pub async fn notify_run(
     .fetch_one(&mut *conn)
     .await?;
     let status = RunStatus::parse(&r.status).unwrap_or(RunStatus::Failed);
-    let failures = FailureEntry::list_from_json(r.failures.as_ref());
+    let failures = crate::db::run_failures::counts(&mut *conn, tenant_id, run_id).await?;
     let notice = RunNotice {
         tenant_id,
         tenant_slug: &r.slug,
@@ -713,10 +710,6 @@ async fn audit(
         Utc::now(),
     )
     .await
-}
-
-fn failures_json(entries: &[FailureEntry]) -> Value {
-    Value::Array(entries.iter().map(FailureEntry::to_json).collect())
 }
 
 /// NOTIFY inside the transaction: delivered only if it commits.

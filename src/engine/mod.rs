@@ -7,6 +7,7 @@
 
 pub mod canonical;
 pub mod drift;
+pub mod failures;
 pub mod lifecycle;
 pub mod metrics;
 pub mod notify;

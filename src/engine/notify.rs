@@ -1,7 +1,7 @@
 //! What a run's lifecycle notification says: the payload stored in
 //! `notifications.data` and shown by the bell.
 
-use crate::model::{group_failures, operation_label, FailureEntry, RunCounters, RunStatus};
+use crate::model::{operation_label, FailureGroup, RunCounters, RunStatus};
 use serde_json::{json, Value};
 
 /// Notification `type` values.
@@ -18,7 +18,8 @@ pub struct RunNotice<'a> {
     pub action: &'a str,
     pub status: RunStatus,
     pub counters: RunCounters,
-    pub failures: &'a [FailureEntry],
+    /// The run's failures and skips per reason code.
+    pub failures: &'a [FailureGroup],
 }
 
 impl RunNotice<'_> {
@@ -64,15 +65,12 @@ impl RunNotice<'_> {
 
 /// A short, safe summary of a run's failures: their count by reason code.
 /// Built from sanitized reason codes only, never from raw messages.
-pub fn error_summary(failures: &[FailureEntry]) -> Option<String> {
-    let groups: Vec<_> = group_failures(failures)
-        .into_iter()
-        .filter(|g| !g.skipped)
-        .collect();
+pub fn error_summary(groups: &[FailureGroup]) -> Option<String> {
+    let groups: Vec<_> = groups.iter().filter(|g| !g.skipped).collect();
     if groups.is_empty() {
         return None;
     }
-    let total: usize = groups.iter().map(|g| g.count).sum();
+    let total: u64 = groups.iter().map(|g| g.count).sum();
     let shown: Vec<String> = groups
         .iter()
         .take(3)
@@ -86,6 +84,7 @@ pub fn error_summary(failures: &[FailureEntry]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{group_failures, FailureEntry};
 
     fn failure(code: &str, skipped: bool) -> FailureEntry {
         FailureEntry {
@@ -105,11 +104,11 @@ mod tests {
             failure("snapshot_too_large", false),
         ];
         assert_eq!(
-            error_summary(&f).as_deref(),
+            error_summary(&group_failures(&f)).as_deref(),
             Some("3 failures: policy_not_found (2), snapshot_too_large (1)")
         );
         assert_eq!(
-            error_summary(&[failure("already_in_backup_set", true)]),
+            error_summary(&group_failures(&[failure("already_in_backup_set", true)])),
             None
         );
     }
@@ -131,7 +130,7 @@ mod tests {
                 failed: 1,
                 skipped: 0,
             },
-            failures: &[failure("policy_not_found", false)],
+            failures: &group_failures(&[failure("policy_not_found", false)]),
         };
         let p = notice.payload();
         assert_eq!(p["run"]["type"], "bulk_operation_run");

@@ -44,11 +44,6 @@ impl Reason {
         }
     }
 
-    /// A `failures` entry.
-    pub fn entry(&self, item_id: Option<&str>, skipped: bool) -> Value {
-        self.failure(item_id, skipped).to_json()
-    }
-
     /// The failure (or skip) of an item, or of the run when `item_id` is None.
     pub fn failure(&self, item_id: Option<&str>, skipped: bool) -> FailureEntry {
         FailureEntry {

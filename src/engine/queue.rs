@@ -7,7 +7,7 @@ use super::lifecycle;
 use super::metrics;
 use super::operation::StartError;
 use super::operations;
-use crate::model::{FailureEntry, OperationKind, Role, RunStatus};
+use crate::model::{OperationKind, Role, RunStatus};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 
@@ -109,14 +109,14 @@ pub async fn retry_failed(
     user_id: i64,
     run_id: i64,
 ) -> Result<Started, StartError> {
-    let row: Option<(String, String, String, Value, Option<Value>)> = sqlx::query_as(
-        "SELECT resource, action, status, item_ids, failures FROM bulk_operation_runs WHERE tenant_id = $1 AND id = $2",
+    let row: Option<(String, String, String, Value)> = sqlx::query_as(
+        "SELECT resource, action, status, item_ids FROM bulk_operation_runs WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant_id)
     .bind(run_id)
     .fetch_optional(pool)
     .await?;
-    let Some((resource, action, status, item_ids, failures)) = row else {
+    let Some((resource, action, status, item_ids)) = row else {
         return Err(StartError::NotFound(format!("run {run_id} does not exist")));
     };
     if RunStatus::parse(&status).is_none_or(RunStatus::is_active) {
@@ -130,10 +130,10 @@ pub async fn retry_failed(
                 .into(),
         ));
     }
-    let failed: Vec<i64> = FailureEntry::list_from_json(failures.as_ref())
+    let failed: Vec<i64> = crate::db::run_failures::failed_item_ids(pool, tenant_id, run_id)
+        .await?
         .into_iter()
-        .filter(|f| !f.skipped)
-        .filter_map(|f| f.item_id.and_then(|id| id.parse().ok()))
+        .filter_map(|id| id.parse().ok())
         .collect();
     if failed.is_empty() {
         return Err(StartError::Conflict(format!(

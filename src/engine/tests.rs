@@ -719,3 +719,37 @@ async fn a_paced_run_shows_progress_between_its_batches(pool: PgPool) {
     workers.shutdown().await;
     assert_eq!((done.status.as_str(), done.succeeded), ("completed", 6));
 }
+
+#[sqlx::test]
+async fn a_run_of_many_unknown_policies_keeps_a_bounded_sample_and_counts_them_all(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 1).await;
+    let unknown: Vec<i64> = (0..5_000).map(|i| 7_000_000 + i).collect();
+    let run = start(&pool, backup(&fx, &unknown)).await.unwrap();
+    let workers = WorkerPool::spawn(pool.clone(), fast_workers());
+    let row = finished(&pool, run.run_id).await;
+    workers.shutdown().await;
+    assert_eq!((row.status.as_str(), row.failed), ("failed", 5_000));
+    let sample = FailureEntry::list_from_json(row.failures.as_ref());
+    assert_eq!(sample.len(), super::failures::SAMPLE_ITEMS as usize);
+    assert_eq!(sample[0].item_id.as_deref(), Some("7000000"));
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM bulk_operation_run_failures WHERE run_id = $1",
+            run.run_id
+        )
+        .await,
+        5_000
+    );
+    let payload: Value = sqlx::query_scalar(
+        "SELECT data FROM notifications WHERE type = 'opshub.run_completed' AND (data->'run'->>'id')::bigint = $1",
+    )
+    .bind(run.run_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        payload["error_summary"],
+        "5000 failures: policy_not_found (5000)"
+    );
+}

@@ -58,52 +58,136 @@ impl FailureEntry {
     }
 }
 
-/// Failures (or skips) sharing one reason code.
+/// How many item ids of each reason the run detail carries.
+pub const FIRST_PAGE_ITEMS: usize = 20;
+/// How many item ids a further page of one reason carries.
+pub const PAGE_ITEMS: usize = 100;
+/// How many reason codes the run detail lists (the export has them all).
+pub const MAX_GROUPS: usize = 50;
+
+/// Failures (or skips) sharing one reason code: their count, and a page of
+/// their item ids.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureGroup {
     pub reason_code: String,
     pub skipped: bool,
-    pub count: usize,
-    /// Distinct reasons in first-seen order.
-    pub reasons: Vec<String>,
-    pub item_ids: Vec<String>,
+    /// The first reason recorded under this code.
+    pub reason: String,
+    /// Every entry with this code, item or run-level.
+    pub count: u64,
+    /// A page of the group's items, in recording order.
+    pub items: FailurePage,
 }
 
-/// Groups entries by (skipped, reason code): failures first, then skips, each
-/// by descending count, then by code so the order is stable.
-pub fn group_failures(entries: &[FailureEntry]) -> Vec<FailureGroup> {
-    let mut groups: Vec<FailureGroup> = Vec::new();
-    for e in entries {
-        let group = match groups
-            .iter_mut()
-            .find(|g| g.reason_code == e.reason_code && g.skipped == e.skipped)
-        {
-            Some(g) => g,
-            None => {
-                groups.push(FailureGroup {
-                    reason_code: e.reason_code.clone(),
-                    skipped: e.skipped,
-                    count: 0,
-                    reasons: Vec::new(),
-                    item_ids: Vec::new(),
-                });
-                groups.last_mut().expect("just pushed")
-            }
-        };
-        group.count += 1;
-        if !e.reason.is_empty() && !group.reasons.contains(&e.reason) {
-            group.reasons.push(e.reason.clone());
-        }
-        if let Some(id) = &e.item_id {
-            group.item_ids.push(id.clone());
+impl FailureGroup {
+    pub fn key(&self) -> FailureKey {
+        FailureKey {
+            reason_code: self.reason_code.clone(),
+            skipped: self.skipped,
         }
     }
+}
+
+/// One failed or skipped item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureItem {
+    pub item_id: String,
+    /// The item's own reason, when it differs from its group's.
+    pub reason: Option<String>,
+}
+
+/// A page of one reason's items and the cursor of the next page.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailurePage {
+    pub items: Vec<FailureItem>,
+    /// Present when more items follow: pass it as `after`.
+    pub next_after: Option<i64>,
+}
+
+/// Which group of a run's failures: a reason code, failed or skipped.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FailureKey {
+    pub reason_code: String,
+    pub skipped: bool,
+}
+
+impl FailureKey {
+    /// Reads a reason code and skip flag from user input (URL or form).
+    pub fn parse(reason_code: &str, skipped: Option<&str>) -> Result<FailureKey, String> {
+        let code = reason_code.trim();
+        let valid = (1..=64).contains(&code.len())
+            && code.starts_with(|c: char| c.is_ascii_lowercase())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return Err("reason_code must be a snake_case reason code".into());
+        }
+        let skipped = match skipped.map(str::trim) {
+            None | Some("") | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(_) => return Err("skipped must be true or false".into()),
+        };
+        Ok(FailureKey {
+            reason_code: code.to_string(),
+            skipped,
+        })
+    }
+
+    /// The run page's URL showing the page of this group after `after`.
+    pub fn page_url(&self, run_id: i64, after: Option<i64>) -> String {
+        let mut url = format!("/runs/{run_id}?reason_code={}", self.reason_code);
+        if self.skipped {
+            url.push_str("&skipped=true");
+        }
+        if let Some(after) = after {
+            url.push_str(&format!("&after={after}"));
+        }
+        url.push_str("#failures-heading");
+        url
+    }
+}
+
+/// Reads a page cursor from user input: a positive whole number, or none.
+pub fn parse_after(raw: Option<&str>) -> Result<Option<i64>, String> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => super::run::parse_id(raw)
+            .map(Some)
+            .map_err(|_| "after must be a cursor from a previous page".into()),
+    }
+}
+
+/// Orders groups: failures first, then skips, each by descending count,
+/// then by code so the order is stable.
+pub fn sort_groups(groups: &mut [FailureGroup]) {
     groups.sort_by(|a, b| {
         a.skipped
             .cmp(&b.skipped)
             .then(b.count.cmp(&a.count))
             .then(a.reason_code.cmp(&b.reason_code))
     });
+}
+
+/// Counts entries by (skipped, reason code), without item pages.
+pub fn group_failures(entries: &[FailureEntry]) -> Vec<FailureGroup> {
+    let mut groups: Vec<FailureGroup> = Vec::new();
+    for e in entries {
+        match groups
+            .iter_mut()
+            .find(|g| g.reason_code == e.reason_code && g.skipped == e.skipped)
+        {
+            Some(g) => g.count += 1,
+            None => groups.push(FailureGroup {
+                reason_code: e.reason_code.clone(),
+                skipped: e.skipped,
+                reason: e.reason.clone(),
+                count: 1,
+                items: FailurePage::default(),
+            }),
+        }
+    }
+    sort_groups(&mut groups);
     groups
 }
 
@@ -160,7 +244,25 @@ mod tests {
                 ("already_in_backup_set", 1)
             ]
         );
-        assert_eq!(groups[0].item_ids, ["2", "4"]);
-        assert_eq!(groups[0].reasons, ["policy_not_found happened"]);
+        assert_eq!(groups[0].reason, "policy_not_found happened");
+    }
+
+    #[test]
+    fn failure_keys_and_cursors_come_only_from_well_formed_input() {
+        let key = FailureKey::parse("policy_not_found", Some("true")).unwrap();
+        assert!(key.skipped);
+        assert!(!FailureKey::parse("policy_not_found", None).unwrap().skipped);
+        for bad in ["", "Policy", "1abc", "a-b", "a b", &"a".repeat(65), "x';--"] {
+            assert!(FailureKey::parse(bad, None).is_err(), "{bad}");
+        }
+        assert!(FailureKey::parse("x", Some("maybe")).is_err());
+        assert_eq!(parse_after(None), Ok(None));
+        assert_eq!(parse_after(Some("42")), Ok(Some(42)));
+        assert!(parse_after(Some("-1")).is_err());
+        assert!(parse_after(Some("abc")).is_err());
+        assert_eq!(
+            key.page_url(7, Some(9)),
+            "/runs/7?reason_code=policy_not_found&skipped=true&after=9#failures-heading"
+        );
     }
 }

@@ -15,7 +15,9 @@ pub mod tenant;
 pub mod time;
 
 pub use event::{RunAuditAction, RunEvent, RunEventKind};
-pub use failure::{group_failures, FailureEntry, FailureGroup};
+pub use failure::{
+    group_failures, FailureEntry, FailureGroup, FailureItem, FailureKey, FailurePage,
+};
 pub use notification::{Bell, NotificationItem, NotificationPage};
 pub use operation::{operation_label, OperationKind, RunScope};
 pub use run::{parse_id, AuditEntry, RunCounters, RunDetail, RunSummary};

@@ -70,6 +70,9 @@ pub fn operation_label(resource: &str, action: &str) -> String {
     }
 }
 
+/// How many of a scope's item ids the run detail carries.
+pub const SCOPE_IDS_SHOWN: usize = 50;
+
 /// A run's scope, read from `item_ids` according to its kind.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RunScope {
@@ -86,7 +89,10 @@ pub enum RunScope {
     BackupSetAddPolicies {
         backup_set_id: Option<i64>,
         backup_set_name: Option<String>,
+        /// The first [`SCOPE_IDS_SHOWN`] policy ids of the scope.
         policy_ids: Vec<i64>,
+        /// How many policies the scope names in all.
+        policy_count: u64,
         include_assignments: bool,
     },
     /// A kind this build cannot render specially: shown as its keys.
@@ -116,8 +122,24 @@ impl RunScope {
                 policy_ids: item_ids
                     .get("policy_ids")
                     .and_then(Value::as_array)
-                    .map(|ids| ids.iter().filter_map(json_id).collect())
+                    .map(|ids| {
+                        ids.iter()
+                            .filter_map(json_id)
+                            .take(SCOPE_IDS_SHOWN)
+                            .collect()
+                    })
                     .unwrap_or_default(),
+                // Storage may send the count beside a trimmed list.
+                policy_count: item_ids
+                    .get("policy_count")
+                    .and_then(Value::as_u64)
+                    .or_else(|| {
+                        item_ids
+                            .get("policy_ids")
+                            .and_then(Value::as_array)
+                            .map(|ids| ids.len() as u64)
+                    })
+                    .unwrap_or(0),
                 include_assignments: item_ids
                     .get("options")
                     .and_then(|o| o.get("include_assignments"))
@@ -195,6 +217,7 @@ mod tests {
                 backup_set_id: Some(4),
                 backup_set_name: None,
                 policy_ids: vec![1, 2],
+                policy_count: 3,
                 include_assignments: true,
             }
         );

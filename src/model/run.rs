@@ -1,6 +1,6 @@
 //! Runs as the hub shows them.
 
-use super::failure::{group_failures, FailureEntry, FailureGroup};
+use super::failure::FailureGroup;
 use super::operation::{operation_label, OperationKind, RunScope};
 use super::status::{RunStatus, StatusBucket};
 use chrono::{DateTime, Utc};
@@ -107,7 +107,11 @@ pub struct AuditEntry {
 pub struct RunDetail {
     pub summary: RunSummary,
     pub scope: RunScope,
-    pub failures: Vec<FailureEntry>,
+    /// Failures and skips per reason code, each with its first item ids
+    /// (at most [`super::failure::MAX_GROUPS`] codes).
+    pub failure_groups: Vec<FailureGroup>,
+    /// More reason codes exist than `failure_groups` lists.
+    pub more_failure_groups: bool,
     pub audit: Vec<AuditEntry>,
     pub attempts: i32,
     pub deduplicated_starts: i32,
@@ -119,10 +123,6 @@ pub struct RunDetail {
 }
 
 impl RunDetail {
-    pub fn failure_groups(&self) -> Vec<FailureGroup> {
-        group_failures(&self.failures)
-    }
-
     /// Queued, or running and not yet asked to stop.
     pub fn can_cancel(&self) -> bool {
         self.summary.status.is_active() && !self.cancel_requested
@@ -133,9 +133,9 @@ impl RunDetail {
         !self.summary.status.is_active()
             && matches!(self.scope, RunScope::BackupSetAddPolicies { .. })
             && self
-                .failures
+                .failure_groups
                 .iter()
-                .any(|f| !f.skipped && f.item_id.is_some())
+                .any(|g| !g.skipped && !g.items.items.is_empty())
     }
 }
 

@@ -9,7 +9,7 @@ use crate::db::audit::{notify_user, record_run_event};
 use crate::engine::canonical::{hash_json, idempotency_key};
 use crate::engine::drift::{compare, ObservedItem};
 use crate::engine::notify::RunNotice;
-use crate::model::{FailureEntry, OperationKind, RunCounters, RunStatus};
+use crate::model::{FailureEntry, FailureGroup, OperationKind, RunCounters, RunStatus};
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -217,7 +217,7 @@ enum Outcome {
         finished: DateTime<Utc>,
         status: RunStatus,
         counters: RunCounters,
-        failures: Vec<Value>,
+        failures: Vec<FailureEntry>,
     },
 }
 
@@ -231,15 +231,13 @@ fn counters(total: Option<i32>, succeeded: i32, failed: i32, skipped: i32) -> Ru
     }
 }
 
-fn failure(item_id: Option<i64>, code: &str, reason: &str, skipped: bool) -> Value {
-    let mut f = json!({"reason_code": code, "reason": reason});
-    if let Some(id) = item_id {
-        f["item_id"] = json!(id.to_string());
+fn failure(item_id: Option<i64>, code: &str, reason: &str, skipped: bool) -> FailureEntry {
+    FailureEntry {
+        reason_code: code.to_string(),
+        reason: reason.to_string(),
+        item_id: item_id.map(|id| id.to_string()),
+        skipped,
     }
-    if skipped {
-        f["type"] = json!("skipped");
-    }
-    f
 }
 
 async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyhow::Result<()> {
@@ -481,7 +479,7 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
                  secs: i64,
                  status: RunStatus,
                  c: RunCounters,
-                 failures: Vec<Value>| {
+                 failures: Vec<FailureEntry>| {
         Outcome::Finished {
             started: Some(created + Duration::seconds(1)),
             finished: created + Duration::seconds(secs),
@@ -758,7 +756,7 @@ async fn insert_run(
     .execute(&mut *tx)
     .await?;
 
-    let notice = |status: RunStatus, counters: RunCounters, failures: &[FailureEntry]| {
+    let notice = |status: RunStatus, counters: RunCounters, failures: &[FailureGroup]| {
         RunNotice {
             tenant_id: t.id,
             tenant_slug: t.slug,
@@ -822,10 +820,12 @@ async fn insert_run(
     else {
         return Ok(run_id);
     };
-    let failures_json = Value::Array(failures);
+    // Failures are recorded the engine's way, while the run is still open.
+    let entries = failures;
+    crate::engine::failures::record(tx, t.id, run_id, &entries).await?;
     sqlx::query(
         "UPDATE bulk_operation_runs SET status = $3, finished_at = $4, total_items = $5, processed_items = $6, \
-         succeeded = $7, failed = $8, skipped = $9, failures = $10 WHERE tenant_id = $1 AND id = $2",
+         succeeded = $7, failed = $8, skipped = $9 WHERE tenant_id = $1 AND id = $2",
     )
     .bind(t.id)
     .bind(run_id)
@@ -836,7 +836,6 @@ async fn insert_run(
     .bind(counters.succeeded)
     .bind(counters.failed)
     .bind(counters.skipped)
-    .bind(if failures_json.as_array().is_some_and(|a| a.is_empty()) { None } else { Some(&failures_json) })
     .execute(&mut *tx)
     .await?;
     let action = if status == RunStatus::Aborted {
@@ -854,13 +853,12 @@ async fn insert_run(
         finished,
     )
     .await?;
-    let entries = FailureEntry::list_from_json(Some(&failures_json));
     notify_user(
         tx,
         t.id,
         user_id,
         crate::engine::notify::RUN_COMPLETED,
-        notice(status, counters, &entries),
+        notice(status, counters, &crate::model::group_failures(&entries)),
         finished,
         read_if_old(finished),
     )

@@ -27,6 +27,14 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::server::metrics::render))
         .route("/api/events", get(crate::server::live::events))
+        .route(
+            "/runs/{id}/failures.csv",
+            get(crate::server::exports::failures_csv),
+        )
+        .route(
+            "/runs/{id}/failures.json",
+            get(crate::server::exports::failures_json),
+        )
         .leptos_routes_with_context(
             &state,
             routes,

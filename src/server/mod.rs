@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod exports;
 pub mod http;
 pub mod live;
 pub mod metrics;
@@ -13,6 +14,8 @@ pub mod telemetry;
 
 #[cfg(test)]
 mod auth_tests;
+#[cfg(test)]
+mod failures_tests;
 #[cfg(test)]
 mod http_tests;
 #[cfg(test)]

@@ -1,6 +1,7 @@
-use crate::api::runs::{get_run, CancelRun, RetryRun};
+use crate::api::runs::{get_run, list_failures, CancelRun, RetryRun};
+use crate::error::AppError;
 use crate::model::time::format_duration;
-use crate::model::{AuditEntry, FailureGroup, RunDetail, RunScope};
+use crate::model::{AuditEntry, FailureGroup, FailureKey, FailurePage, RunDetail, RunScope};
 use crate::ui::components::{
     error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
 };
@@ -30,6 +31,25 @@ pub fn RunDetailPage() -> impl IntoView {
         |(id, _, _)| get_run(id),
     );
     let query = leptos_router::hooks::use_query_map();
+    // A further page of one reason's item ids (`?reason_code=…&after=…`):
+    // plain links, so paging works without JavaScript too.
+    let failures_page = Resource::new(
+        move || {
+            let q = query.read();
+            (
+                params.read().get("id").unwrap_or_default(),
+                q.get("reason_code"),
+                q.get("skipped"),
+                q.get("after"),
+            )
+        },
+        |(id, code, skipped, after)| async move {
+            let code = code?;
+            let key = FailureKey::parse(&code, skipped.as_deref());
+            let page = list_failures(id, code, skipped, after).await;
+            Some((key.ok(), page))
+        },
+    );
     let joined = move || query.read().get("joined").is_some_and(|v| v == "1");
     view! {
         <p class="breadcrumb">
@@ -44,8 +64,9 @@ pub fn RunDetailPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 // Both in this one boundary: nested boundaries hydrate out of order.
                 let operator = session.await.map(|s| s.role.can_operate()).unwrap_or(false);
+                let selected = failures_page.await;
                 match run.await {
-                    Ok(detail) => view! { <RunView detail actions operator /> }.into_any(),
+                    Ok(detail) => view! { <RunView detail actions operator selected /> }.into_any(),
                     Err(error) => {
                         view! {
                             <Title text=error.title() />
@@ -59,8 +80,17 @@ pub fn RunDetailPage() -> impl IntoView {
     }
 }
 
+/// The page of one failure group the URL asks for: its key (when well
+/// formed) and the page or why it could not be read.
+type SelectedPage = Option<(Option<FailureKey>, Result<FailurePage, AppError>)>;
+
 #[component]
-fn RunView(detail: RunDetail, actions: RunActions, operator: bool) -> impl IntoView {
+fn RunView(
+    detail: RunDetail,
+    actions: RunActions,
+    operator: bool,
+    selected: SelectedPage,
+) -> impl IntoView {
     let s = detail.summary.clone();
     let title = format!("Run #{} · {}", s.id, s.operation_label());
     let duration = s
@@ -70,7 +100,8 @@ fn RunView(detail: RunDetail, actions: RunActions, operator: bool) -> impl IntoV
             None => "still running".to_string(),
         })
         .unwrap_or_else(|| "not started".to_string());
-    let groups = detail.failure_groups();
+    let groups = detail.failure_groups.clone();
+    let more_groups = detail.more_failure_groups;
     view! {
         <Title text=title.clone() />
         <article class="run-detail" data-run-id=s.id>
@@ -152,7 +183,7 @@ fn RunView(detail: RunDetail, actions: RunActions, operator: bool) -> impl IntoV
             </section>
             <ScopeView scope=detail.scope.clone() />
             <RelatedView scope=detail.scope.clone() findings=detail.related_findings />
-            <FailuresView groups />
+            <FailuresView groups more_groups run_id=s.id selected />
             <AuditView entries=detail.audit.clone() />
         </article>
     }
@@ -175,7 +206,8 @@ fn ScopeView(scope: RunScope) -> impl IntoView {
             </dl>
         }
         .into_any(),
-        RunScope::BackupSetAddPolicies { backup_set_id, backup_set_name, policy_ids, include_assignments } => {
+        RunScope::BackupSetAddPolicies { backup_set_id, backup_set_name, policy_ids, policy_count, include_assignments } => {
+            let unlisted = policy_count.saturating_sub(policy_ids.len() as u64);
             let set = match (backup_set_name, backup_set_id) {
                 (Some(name), Some(id)) => view! {
                     <A href=format!("/backup-sets/{id}") attr:data-testid="backup-set-link">{format!("{name} (#{id})")}</A>
@@ -190,10 +222,11 @@ fn ScopeView(scope: RunScope) -> impl IntoView {
                     <dd>{set}</dd>
                     <dt>"Policies"</dt>
                     <dd>
-                        {format!("{} polic{}", policy_ids.len(), if policy_ids.len() == 1 { "y" } else { "ies" })}
+                        {format!("{} polic{}", policy_count, if policy_count == 1 { "y" } else { "ies" })}
                         <ul class="id-list">
                             {policy_ids.into_iter().map(|id| view! { <li>{format!("#{id}")}</li> }).collect_view()}
                         </ul>
+                        {(unlisted > 0).then(|| view! { <p class="muted">{format!("and {unlisted} more")}</p> })}
                     </dd>
                     <dt>"Include assignments"</dt>
                     <dd>{if include_assignments { "yes" } else { "no" }}</dd>
@@ -228,36 +261,79 @@ fn ScopeView(scope: RunScope) -> impl IntoView {
 }
 
 #[component]
-fn FailuresView(groups: Vec<FailureGroup>) -> impl IntoView {
+fn FailuresView(
+    groups: Vec<FailureGroup>,
+    more_groups: bool,
+    run_id: i64,
+    selected: SelectedPage,
+) -> impl IntoView {
+    let (selected_key, selected_page) = match selected {
+        Some((key, page)) => (key, Some(page)),
+        None => (None, None),
+    };
+    // A page asked for by a malformed or unknown URL is said so here; the
+    // rest of the run still shows.
+    let page_error = selected_page
+        .as_ref()
+        .and_then(|p| p.as_ref().err().cloned())
+        .map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> });
     let content = if groups.is_empty() {
         view! { <p class="muted">"No failures or skips."</p> }.into_any()
     } else {
         view! {
             <ul class="failure-groups">
-                {groups.into_iter().map(|g| view! { <FailureGroupView group=g /> }).collect_view()}
+                {groups
+                    .into_iter()
+                    .map(|g| {
+                        let page = match (&selected_key, &selected_page) {
+                            (Some(key), Some(Ok(page))) if *key == g.key() => Some(page.clone()),
+                            _ => None,
+                        };
+                        view! { <FailureGroupView group=g run_id page /> }
+                    })
+                    .collect_view()}
             </ul>
+            {more_groups.then(|| view! {
+                <p class="muted">"More reason codes exist than are listed here; the export has them all."</p>
+            })}
         }
         .into_any()
     };
     view! {
         <section class="panel" aria-labelledby="failures-heading">
             <h2 id="failures-heading">"Failures and skips"</h2>
+            {page_error}
             {content}
+            <p class="exports" data-testid="failure-exports">
+                "Export all: "
+                <a href=format!("/runs/{run_id}/failures.csv") download rel="external">"CSV"</a>
+                " · "
+                <a href=format!("/runs/{run_id}/failures.json") download rel="external">"JSON"</a>
+            </p>
         </section>
     }
 }
 
+/// One reason code: its count and a page of its item ids. `page`, when
+/// given, is a later page the URL asked for, shown open in place of the
+/// first.
 #[component]
-fn FailureGroupView(group: FailureGroup) -> impl IntoView {
-    let open = RwSignal::new(false);
-    let has_items = !group.item_ids.is_empty();
-    let count = group.item_ids.len();
-    let item_ids = group.item_ids.clone();
+fn FailureGroupView(group: FailureGroup, run_id: i64, page: Option<FailurePage>) -> impl IntoView {
+    let paged = page.is_some();
+    let open = RwSignal::new(paged);
+    let key = group.key();
+    let items = page.unwrap_or_else(|| group.items.clone());
+    let has_items = !items.items.is_empty();
+    let count = group.count;
     let list_id = format!(
         "items-{}-{}",
         group.reason_code,
         if group.skipped { "skipped" } else { "failed" }
     );
+    let next = items
+        .next_after
+        .map(|after| key.page_url(run_id, Some(after)));
+    let first = paged.then(|| format!("/runs/{run_id}#failures-heading"));
     view! {
         <li class=if group.skipped { "failure-group skipped" } else { "failure-group" } data-reason-code=group.reason_code.clone()>
             <div class="failure-head">
@@ -267,7 +343,7 @@ fn FailureGroupView(group: FailureGroup) -> impl IntoView {
                 <code>{group.reason_code.clone()}</code>
                 <span class="count">{format!("× {}", group.count)}</span>
             </div>
-            {group.reasons.into_iter().map(|r| view! { <p class="reason">{r}</p> }).collect_view()}
+            <p class="reason">{group.reason.clone()}</p>
             {has_items
                 .then(|| {
                     let list_id_ref = list_id.clone();
@@ -287,9 +363,26 @@ fn FailureGroupView(group: FailureGroup) -> impl IntoView {
                                 }
                             }}
                         </button>
-                        <ul class="id-list" id=list_id.clone() hidden=move || !open.get()>
-                            {item_ids.iter().map(|id| view! { <li>{format!("#{id}")}</li> }).collect_view()}
-                        </ul>
+                        <div id=list_id.clone() hidden=move || !open.get()>
+                            <ul class="id-list">
+                                {items
+                                    .items
+                                    .into_iter()
+                                    .map(|item| {
+                                        view! {
+                                            <li>
+                                                {format!("#{}", item.item_id)}
+                                                {item.reason.map(|r| view! { <span class="muted">{format!(" — {r}")}</span> })}
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                            <p class="pager">
+                                {first.map(|href| view! { <A href=href attr:data-testid="failures-first">"← First item ids"</A> " " })}
+                                {next.map(|href| view! { <A href=href attr:data-testid="failures-next">"More item ids →"</A> })}
+                            </p>
+                        </div>
                     }
                 })}
         </li>
