@@ -1,8 +1,9 @@
 //! What a run's lifecycle notification says: the payload stored in
 //! `notifications.data` and shown by the bell.
 
+use crate::model::notification::{NoticeCounts, NoticeRun, NoticeTenant, RunNoticeData};
 use crate::model::{operation_label, FailureGroup, RunCounters, RunStatus};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Notification `type` values.
 pub const RUN_QUEUED: &str = "opshub.run_queued";
@@ -40,26 +41,31 @@ impl RunNotice<'_> {
         } else {
             format!("{label} {}", bucket.label())
         };
-        json!({
-            "tenant": {"id": self.tenant_id, "slug": self.tenant_slug, "name": self.tenant_name},
-            "run": {
-                "id": self.run_id,
-                "type": "bulk_operation_run",
-                "operation": format!("{}.{}", self.resource, self.action),
+        let data = RunNoticeData {
+            tenant: NoticeTenant {
+                id: self.tenant_id,
+                slug: self.tenant_slug.to_string(),
+                name: self.tenant_name.to_string(),
             },
-            "title": title,
-            "status": self.status.as_str(),
-            "status_bucket": bucket.slug(),
-            "counts": {
-                "total": self.counters.total_items,
-                "processed": self.counters.processed_items,
-                "succeeded": self.counters.succeeded,
-                "failed": self.counters.failed,
-                "skipped": self.counters.skipped,
+            run: NoticeRun {
+                id: Some(self.run_id),
+                subject_type: "bulk_operation_run".to_string(),
+                operation: format!("{}.{}", self.resource, self.action),
             },
-            "error_summary": error_summary(self.failures),
-            "url": format!("/runs/{}", self.run_id),
-        })
+            title: Some(title),
+            status: Some(self.status.as_str().to_string()),
+            status_bucket: Some(bucket.slug().to_string()),
+            counts: NoticeCounts {
+                total: self.counters.total_items.map(i64::from),
+                processed: Some(self.counters.processed_items.into()),
+                succeeded: Some(self.counters.succeeded.into()),
+                failed: Some(self.counters.failed.into()),
+                skipped: Some(self.counters.skipped.into()),
+            },
+            error_summary: error_summary(self.failures),
+            url: Some(format!("/runs/{}", self.run_id)),
+        };
+        serde_json::to_value(data).unwrap_or_default()
     }
 }
 

@@ -73,6 +73,23 @@ impl RunEvent {
     }
 }
 
+/// What the hub's event stream tells a browser about a run (the tenant and
+/// user are implied by the stream).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamedRunEvent {
+    pub run_id: i64,
+    pub event: RunEventKind,
+}
+
+impl From<&RunEvent> for StreamedRunEvent {
+    fn from(e: &RunEvent) -> Self {
+        StreamedRunEvent {
+            run_id: e.run_id,
+            event: e.event,
+        }
+    }
+}
+
 /// The audit actions of a run's lifecycle (`audit_logs.action`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RunAuditAction {

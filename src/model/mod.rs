@@ -14,7 +14,7 @@ pub mod status;
 pub mod tenant;
 pub mod time;
 
-pub use event::{RunAuditAction, RunEvent, RunEventKind};
+pub use event::{RunAuditAction, RunEvent, RunEventKind, StreamedRunEvent};
 pub use failure::{
     group_failures, FailureEntry, FailureGroup, FailureItem, FailureKey, FailurePage,
 };

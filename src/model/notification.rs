@@ -9,6 +9,51 @@ pub const BELL_SIZE: i64 = 8;
 /// Unread counts are exact up to this; above, the badge says "99+".
 pub const UNREAD_CAP: i64 = 100;
 
+/// A run notification's `data`: what the engine stores and the bell reads.
+/// Every field has a default, so entries written by other versions (or
+/// missing fields) still read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunNoticeData {
+    pub tenant: NoticeTenant,
+    pub run: NoticeRun,
+    pub title: Option<String>,
+    pub status: Option<String>,
+    pub status_bucket: Option<String>,
+    pub counts: NoticeCounts,
+    pub error_summary: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NoticeTenant {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NoticeRun {
+    pub id: Option<i64>,
+    /// Always `bulk_operation_run`.
+    #[serde(rename = "type")]
+    pub subject_type: String,
+    /// `resource.action`.
+    pub operation: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NoticeCounts {
+    pub total: Option<i64>,
+    pub processed: Option<i64>,
+    pub succeeded: Option<i64>,
+    pub failed: Option<i64>,
+    pub skipped: Option<i64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationItem {
     /// The notification's uuid.
@@ -32,26 +77,26 @@ impl NotificationItem {
         created_at: DateTime<Utc>,
         read: bool,
     ) -> NotificationItem {
-        let counts = &data["counts"];
-        let count = |k: &str| counts[k].as_i64();
+        let d: RunNoticeData = serde_json::from_value(data.clone()).unwrap_or_default();
+        let counts = &d.counts;
         let mut parts = Vec::new();
-        match (count("processed"), count("total")) {
+        match (counts.processed, counts.total) {
             (Some(p), Some(t)) => parts.push(format!("{p} of {t} items")),
             (Some(p), None) if p > 0 => parts.push(format!("{p} items")),
             _ => {}
         }
-        for key in ["failed", "skipped"] {
-            if let Some(n) = count(key).filter(|n| *n > 0) {
+        for (key, n) in [("failed", counts.failed), ("skipped", counts.skipped)] {
+            if let Some(n) = n.filter(|n| *n > 0) {
                 parts.push(format!("{n} {key}"));
             }
         }
         NotificationItem {
             id,
-            title: data["title"].as_str().unwrap_or("Run update").to_string(),
-            status: data["status"].as_str().and_then(RunStatus::parse),
+            title: d.title.unwrap_or_else(|| "Run update".to_string()),
+            status: d.status.as_deref().and_then(RunStatus::parse),
             summary: parts.join(" · "),
-            error_summary: data["error_summary"].as_str().map(str::to_string),
-            run_id: data["run"]["id"].as_i64(),
+            error_summary: d.error_summary,
+            run_id: d.run.id,
             created_at,
             read,
         }

@@ -91,6 +91,18 @@ impl RunSummary {
     pub fn bucket(&self) -> StatusBucket {
         self.status.bucket()
     }
+
+    /// For a queued run of a kind this build cannot execute (written by
+    /// another version): what it waits for. Workers only claim kinds they
+    /// know, so it stays queued until a worker that knows the kind runs.
+    pub fn waiting_for_worker(&self) -> Option<String> {
+        (self.status == RunStatus::Pending && self.kind().is_none()).then(|| {
+            format!(
+                "Waiting for a worker that can run {}: no worker of this version knows this kind.",
+                self.operation_key()
+            )
+        })
+    }
 }
 
 /// An audit entry about a run.
@@ -136,6 +148,43 @@ impl RunDetail {
                 .failure_groups
                 .iter()
                 .any(|g| !g.skipped && !g.items.items.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod waiting_tests {
+    use super::*;
+
+    #[test]
+    fn only_queued_runs_of_unknown_kinds_wait_for_a_worker_that_knows_them() {
+        let run = |resource: &str, action: &str, status| RunSummary {
+            id: 1,
+            resource: resource.into(),
+            action: action.into(),
+            status,
+            initiator: "a".into(),
+            idempotency_key: None,
+            counters: RunCounters {
+                total_items: None,
+                processed_items: 0,
+                succeeded: 0,
+                failed: 0,
+                skipped: 0,
+            },
+            created_at: Utc::now(),
+            started_at: None,
+            finished_at: None,
+        };
+        let waiting = run("backup_set", "restore", RunStatus::Pending).waiting_for_worker();
+        assert!(waiting.unwrap().contains("backup_set.restore"));
+        assert_eq!(
+            run("backup_set", "restore", RunStatus::Aborted).waiting_for_worker(),
+            None
+        );
+        assert_eq!(
+            run("drift", "generate", RunStatus::Pending).waiting_for_worker(),
+            None
+        );
     }
 }
 

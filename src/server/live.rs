@@ -3,12 +3,12 @@
 //! and fans it out to the open event streams; each stream passes on only
 //! its own tenant's events, and notification events only to their user.
 
-use crate::engine::queue::EVENTS_CHANNEL;
+use crate::engine::lifecycle::EVENTS_CHANNEL;
+use crate::model::{RunEvent, RunEventKind, StreamedRunEvent};
 use crate::server::auth::Actor;
 use axum::extract::Request;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::convert::Infallible;
@@ -21,48 +21,26 @@ use tokio_util::sync::CancellationToken;
 /// reconnection checks the session and membership again.
 pub const STREAM_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
-/// One event as announced with `NOTIFY`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct LiveEvent {
-    pub tenant_id: i64,
-    pub run_id: i64,
-    /// `queued`, `started`, `progress`, `finished`, `notification`, ...
-    pub event: String,
-    /// Set for events meant for one user only (new notifications).
-    #[serde(default)]
-    pub user_id: Option<i64>,
+/// Whether the signed-in `actor` may see this event: their tenant's, and
+/// a notification only when it is theirs.
+pub fn visible_to(event: &RunEvent, actor: &Actor) -> bool {
+    event.tenant_id == actor.tenant.id && event.user_id.is_none_or(|u| u == actor.user_id)
 }
 
-impl LiveEvent {
-    /// Whether the signed-in `actor` may see this event.
-    pub fn visible_to(&self, actor: &Actor) -> bool {
-        self.tenant_id == actor.tenant.id && self.user_id.is_none_or(|u| u == actor.user_id)
-    }
-
-    fn to_sse(&self) -> SseEvent {
-        let name = if self.event == "notification" {
-            "notification"
-        } else {
-            "run"
-        };
-        #[derive(serde::Serialize)]
-        struct Data<'a> {
-            run_id: i64,
-            event: &'a str,
-        }
-        let data = serde_json::to_string(&Data {
-            run_id: self.run_id,
-            event: &self.event,
-        })
-        .unwrap_or_default();
-        SseEvent::default().event(name).data(data)
-    }
+fn to_sse(event: &RunEvent) -> SseEvent {
+    let name = if event.event == RunEventKind::Notification {
+        "notification"
+    } else {
+        "run"
+    };
+    let data = serde_json::to_string(&StreamedRunEvent::from(event)).unwrap_or_default();
+    SseEvent::default().event(name).data(data)
 }
 
 /// What a stream receives: an event, or "you may have missed events".
 #[derive(Clone, Debug)]
 pub enum Signal {
-    Event(Arc<LiveEvent>),
+    Event(Arc<RunEvent>),
     Resync,
 }
 
@@ -124,7 +102,7 @@ async fn listen(pool: &PgPool, tx: &broadcast::Sender<Signal>) -> Result<(), sql
     listener.listen(EVENTS_CHANNEL).await?;
     loop {
         let note = listener.recv().await?;
-        match serde_json::from_str::<LiveEvent>(note.payload()) {
+        match serde_json::from_str::<RunEvent>(note.payload()) {
             Ok(event) => {
                 // No subscribers is fine: nobody is watching.
                 let _ = tx.send(Signal::Event(Arc::new(event)));
@@ -156,8 +134,8 @@ pub async fn events(
                     let resync = SseEvent::default().event("resync").data("{}");
                     return Some((Ok(resync), (rx, actor)));
                 }
-                Ok(Ok(Signal::Event(event))) if event.visible_to(&actor) => {
-                    return Some((Ok(event.to_sse()), (rx, actor)));
+                Ok(Ok(Signal::Event(event))) if visible_to(&event, &actor) => {
+                    return Some((Ok(to_sse(&event)), (rx, actor)));
                 }
                 Ok(Ok(Signal::Event(_))) => continue,
             }
@@ -196,16 +174,16 @@ mod tests {
 
     #[test]
     fn events_reach_their_tenant_and_notifications_their_user_only() {
-        let run: LiveEvent =
+        let run: RunEvent =
             serde_json::from_str(r#"{"tenant_id": 1, "run_id": 7, "event": "progress"}"#).unwrap();
-        assert!(run.visible_to(&actor(1, 10)));
-        assert!(!run.visible_to(&actor(2, 10)));
-        let note: LiveEvent = serde_json::from_str(
+        assert!(visible_to(&run, &actor(1, 10)));
+        assert!(!visible_to(&run, &actor(2, 10)));
+        let note: RunEvent = serde_json::from_str(
             r#"{"tenant_id": 1, "run_id": 7, "event": "notification", "user_id": 10}"#,
         )
         .unwrap();
-        assert!(note.visible_to(&actor(1, 10)));
-        assert!(!note.visible_to(&actor(1, 11)));
-        assert!(!note.visible_to(&actor(2, 10)));
+        assert!(visible_to(&note, &actor(1, 10)));
+        assert!(!visible_to(&note, &actor(1, 11)));
+        assert!(!visible_to(&note, &actor(2, 10)));
     }
 }

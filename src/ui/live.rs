@@ -178,13 +178,13 @@ mod client {
         live.notifications.update(|n| *n += 1);
     }
 
-    /// Whether a `run` event only reports progress (`"event": "progress"`).
+    /// Whether a `run` event leaves every status as it was (progress only).
     fn is_progress(event: &Event) -> bool {
         event
             .dyn_ref::<MessageEvent>()
             .and_then(|m| m.data().as_string())
-            .and_then(|data| serde_json::from_str::<serde_json::Value>(&data).ok())
-            .is_some_and(|v| v.get("event").and_then(|e| e.as_str()) == Some("progress"))
+            .and_then(|data| serde_json::from_str::<crate::model::StreamedRunEvent>(&data).ok())
+            .is_some_and(|e| !e.event.changes_status())
     }
 
     fn open(live: Live) {

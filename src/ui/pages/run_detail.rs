@@ -110,6 +110,7 @@ fn RunView(
                 <StatusBadge status=s.status />
                 {detail.cancel_requested.then(|| view! { <span class="muted" data-testid="cancel-requested">"stopping…"</span> })}
             </header>
+            {s.waiting_for_worker().map(|text| view! { <p class="notice" role="status" data-testid="unknown-kind">{text}</p> })}
             <RunActionsView actions operator run_id=s.id can_cancel=detail.can_cancel() can_retry=detail.can_retry() />
             <section class="panel" aria-labelledby="progress-heading">
                 <h2 id="progress-heading">"Progress"</h2>

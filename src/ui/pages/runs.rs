@@ -293,6 +293,7 @@ pub fn RunTable(runs: Vec<RunSummary>) -> impl IntoView {
                                     <td>
                                         <span class="op-label">{run.operation_label()}</span>
                                         <code class="op-key">{run.operation_key()}</code>
+                                        {run.waiting_for_worker().map(|text| view! { <span class="muted waiting-kind" title=text>" · waiting for a worker that knows this kind"</span> })}
                                     </td>
                                     <td>
                                         <StatusBadge status=run.status />
