@@ -30,6 +30,27 @@ async fn import_snapshot(pool: &PgPool, fx: &Fx, snapshot: Value) -> i64 {
     start(pool, req).await.unwrap().run_id
 }
 
+/// The run, once it ended: within seconds, or the test fails.
+async fn ended_soon(pool: &PgPool, run: i64) -> super::tests::RunRow {
+    wait_until(
+        pool,
+        run,
+        "finished within 10 s",
+        |r| !["pending", "running"].contains(&r.status.as_str()),
+        Duration::from_secs(10),
+    )
+    .await
+}
+
+/// The status of the inventory sync a run opened.
+async fn sync_status(pool: &PgPool, run: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM inventory_sync_runs WHERE bulk_operation_run_id = $1")
+        .bind(run)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 async fn audit_actions(pool: &PgPool, run_id: i64) -> Vec<(String, Value)> {
     sqlx::query_as(
         "SELECT action, metadata FROM audit_logs WHERE subject_type = 'bulk_operation_run' \
@@ -89,14 +110,7 @@ async fn a_poison_snapshot_ends_within_seconds_with_its_valid_entry_imported(poo
     )
     .await;
     let workers = WorkerPool::spawn(pool.clone(), fast_workers());
-    let row = wait_until(
-        &pool,
-        run,
-        "finished",
-        |r| !["pending", "running"].contains(&r.status.as_str()),
-        Duration::from_secs(10),
-    )
-    .await;
+    let row = ended_soon(&pool, run).await;
     workers.shutdown().await;
     assert_eq!(row.status, "completed_with_errors", "{row:?}");
     assert_eq!((row.succeeded, row.failed, row.attempts), (1, 1, 1));
@@ -108,13 +122,7 @@ async fn a_poison_snapshot_ends_within_seconds_with_its_valid_entry_imported(poo
             .await
             .unwrap();
     assert_eq!(imported, ["entry-1"]);
-    let sync: String = sqlx::query_scalar(
-        "SELECT status FROM inventory_sync_runs WHERE bulk_operation_run_id = $1",
-    )
-    .bind(run)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let sync = sync_status(&pool, run).await;
     assert_eq!(sync, "completed");
 }
 
@@ -137,14 +145,7 @@ async fn duplicate_external_ids_and_malformed_entries_fail_one_by_one(pool: PgPo
     )
     .await;
     let workers = WorkerPool::spawn(pool.clone(), fast_workers());
-    let row = wait_until(
-        &pool,
-        run,
-        "finished",
-        |r| !["pending", "running"].contains(&r.status.as_str()),
-        Duration::from_secs(10),
-    )
-    .await;
+    let row = ended_soon(&pool, run).await;
     workers.shutdown().await;
     assert_eq!(row.status, "completed_with_errors", "{row:?}");
     assert_eq!((row.succeeded, row.failed, row.attempts), (3, 3, 1));
@@ -213,14 +214,7 @@ async fn an_item_the_storage_refuses_fails_alone_and_is_never_retried(pool: PgPo
         .unwrap()
         .run_id;
     let workers = WorkerPool::spawn(pool.clone(), fast_workers());
-    let row = wait_until(
-        &pool,
-        run,
-        "finished",
-        |r| !["pending", "running"].contains(&r.status.as_str()),
-        Duration::from_secs(10),
-    )
-    .await;
+    let row = ended_soon(&pool, run).await;
     workers.shutdown().await;
     assert_eq!(row.status, "completed_with_errors");
     assert_eq!((row.succeeded, row.failed, row.attempts), (4, 1, 1));
@@ -250,14 +244,7 @@ async fn a_run_whose_every_write_is_refused_fails_once_without_a_retry_loop(pool
         .unwrap()
         .run_id;
     let workers = WorkerPool::spawn(pool.clone(), fast_workers());
-    let row = wait_until(
-        &pool,
-        run,
-        "finished",
-        |r| !["pending", "running"].contains(&r.status.as_str()),
-        Duration::from_secs(10),
-    )
-    .await;
+    let row = ended_soon(&pool, run).await;
     workers.shutdown().await;
     assert_eq!(row.status, "failed");
     assert_eq!((row.processed_items, row.attempts), (0, 1));
@@ -582,13 +569,7 @@ async fn an_inventory_sync_never_outlives_its_run(pool: PgPool) {
     workers.shutdown().await;
     assert_eq!(row.status, "failed");
     assert_eq!(codes(&row.failures), ["worker_lost"]);
-    let sync: String = sqlx::query_scalar(
-        "SELECT status FROM inventory_sync_runs WHERE bulk_operation_run_id = $1",
-    )
-    .bind(run)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let sync = sync_status(&pool, run).await;
     assert_eq!(sync, "failed");
 }
 

@@ -13,9 +13,10 @@ use super::operations;
 use crate::db::audit::{notify_user, record_run_event};
 use crate::engine::notify::RunNotice;
 use crate::model::{
-    FailureEntry, OperationKind, RunAuditAction, RunCounters, RunEvent, RunEventKind, RunStatus,
+    FailureEntry, FailureGroup, OperationKind, RunAuditAction, RunCounters, RunEvent, RunEventKind,
+    RunStatus,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
@@ -689,6 +690,189 @@ pub async fn notify_run(
         ..RunEvent::new(tenant_id, run_id, RunEventKind::Notification)
     };
     announce_event(conn, &for_initiator).await
+}
+
+/// A tenant as notifications name it.
+#[derive(Clone, Copy, Debug)]
+pub struct TenantRef<'a> {
+    pub id: i64,
+    pub slug: &'a str,
+    pub name: &'a str,
+}
+
+/// A run of the past, replayed with its own times (the demo's history).
+pub struct HistoricRun<'a> {
+    pub tenant: TenantRef<'a>,
+    pub user_id: i64,
+    pub kind: OperationKind,
+    pub key: &'a str,
+    pub scope: &'a Value,
+    pub created: DateTime<Utc>,
+    /// Notifications created before this were read an hour after.
+    pub read_before: DateTime<Utc>,
+}
+
+/// Where a replayed run's history stops.
+pub enum HistoricOutcome {
+    Pending,
+    /// Running, with an expired lease as if its worker had died: workers
+    /// recover and finish it once they start.
+    Running {
+        started: DateTime<Utc>,
+        counters: RunCounters,
+    },
+    Finished {
+        started: Option<DateTime<Utc>>,
+        finished: DateTime<Utc>,
+        status: RunStatus,
+        counters: RunCounters,
+        failures: Vec<FailureEntry>,
+    },
+}
+
+/// Writes a past run through the same transitions, audit entries,
+/// notifications and failure records as a live one, at the given times.
+pub async fn replay(
+    tx: &mut PgConnection,
+    run: &HistoricRun<'_>,
+    outcome: HistoricOutcome,
+) -> Result<i64, sqlx::Error> {
+    let (t, kind, user_id, created) = (run.tenant, run.kind, run.user_id, run.created);
+    let run_id: i64 = sqlx::query_scalar(
+        "INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, idempotency_key, item_ids, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+    )
+    .bind(t.id)
+    .bind(user_id)
+    .bind(kind.resource())
+    .bind(kind.action())
+    .bind(run.key)
+    .bind(run.scope)
+    .bind(created)
+    .fetch_one(&mut *tx)
+    .await?;
+    let audit_id = record_run_event(
+        tx,
+        t.id,
+        Some(user_id),
+        RunAuditAction::Started.as_str(),
+        run_id,
+        json!({"operation": kind.key()}),
+        created,
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE bulk_operation_runs SET audit_log_id = $3 WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(t.id)
+    .bind(run_id)
+    .bind(audit_id)
+    .execute(&mut *tx)
+    .await?;
+    let notice = |status: RunStatus, counters: RunCounters, failures: &[FailureGroup]| {
+        RunNotice {
+            tenant_id: t.id,
+            tenant_slug: t.slug,
+            tenant_name: t.name,
+            run_id,
+            resource: kind.resource(),
+            action: kind.action(),
+            status,
+            counters,
+            failures,
+        }
+        .payload()
+    };
+    let read_at =
+        |at: DateTime<Utc>| (at < run.read_before).then_some(at + chrono::Duration::hours(1));
+    notify_user(
+        tx,
+        t.id,
+        user_id,
+        crate::engine::notify::RUN_QUEUED,
+        notice(RunStatus::Pending, RunCounters::default(), &[]),
+        created,
+        read_at(created),
+    )
+    .await?;
+
+    let (started, counters) = match &outcome {
+        HistoricOutcome::Pending => return Ok(run_id),
+        HistoricOutcome::Running { started, counters } => (Some(*started), *counters),
+        HistoricOutcome::Finished {
+            started, counters, ..
+        } => (*started, *counters),
+    };
+    if let Some(started) = started {
+        sqlx::query(
+            "UPDATE bulk_operation_runs SET status = 'running', started_at = $3, attempts = 1, \
+             lease_owner = 'demo-seed', lease_expires_at = $3, heartbeat_at = $3, progressed_at = $3, \
+             total_items = $4, processed_items = $5, succeeded = $6, failed = $7, skipped = $8 \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(t.id)
+        .bind(run_id)
+        .bind(started)
+        .bind(counters.total_items)
+        .bind(counters.processed_items)
+        .bind(counters.succeeded)
+        .bind(counters.failed)
+        .bind(counters.skipped)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let HistoricOutcome::Finished {
+        finished,
+        status,
+        failures: entries,
+        ..
+    } = outcome
+    else {
+        return Ok(run_id);
+    };
+    // Failures are recorded while the run is still open.
+    failures::record(tx, t.id, run_id, &entries).await?;
+    sqlx::query(
+        "UPDATE bulk_operation_runs SET status = $3, finished_at = $4, total_items = $5, processed_items = $6, \
+         succeeded = $7, failed = $8, skipped = $9 WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(t.id)
+    .bind(run_id)
+    .bind(status.as_str())
+    .bind(finished)
+    .bind(counters.total_items)
+    .bind(counters.processed_items)
+    .bind(counters.succeeded)
+    .bind(counters.failed)
+    .bind(counters.skipped)
+    .execute(&mut *tx)
+    .await?;
+    let action = if status == RunStatus::Aborted {
+        RunAuditAction::Cancelled
+    } else {
+        RunAuditAction::Finished
+    };
+    record_run_event(
+        tx,
+        t.id,
+        Some(user_id),
+        action.as_str(),
+        run_id,
+        json!({"status": status.as_str()}),
+        finished,
+    )
+    .await?;
+    notify_user(
+        tx,
+        t.id,
+        user_id,
+        crate::engine::notify::RUN_COMPLETED,
+        notice(status, counters, &crate::model::group_failures(&entries)),
+        finished,
+        read_at(finished),
+    )
+    .await?;
+    Ok(run_id)
 }
 
 /// Appends an audit entry about a run.

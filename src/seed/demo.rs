@@ -5,11 +5,11 @@
 //! Re-running is safe: tenants, users and memberships are upserted, and a
 //! tenant that already has runs keeps its data unchanged.
 
-use crate::db::audit::{notify_user, record_run_event};
 use crate::engine::canonical::{hash_json, idempotency_key};
 use crate::engine::drift::{compare, ObservedItem};
-use crate::engine::notify::RunNotice;
-use crate::model::{FailureEntry, FailureGroup, OperationKind, RunCounters, RunStatus};
+use crate::engine::lifecycle::{self, HistoricOutcome as Outcome};
+use crate::engine::operations::backup_add_policies::POLICY_SNAPSHOT_SQL;
+use crate::model::{FailureEntry, OperationKind, RunCounters, RunStatus};
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -203,22 +203,6 @@ fn observed(slug: &str, i: usize, v: u32) -> ObservedItem {
         settings_hash: hash_json(&settings),
         settings,
     }
-}
-
-/// What a seeded run looks like when the seed leaves it.
-enum Outcome {
-    Pending,
-    Running {
-        started: DateTime<Utc>,
-        counters: RunCounters,
-    },
-    Finished {
-        started: Option<DateTime<Utc>>,
-        finished: DateTime<Utc>,
-        status: RunStatus,
-        counters: RunCounters,
-        failures: Vec<FailureEntry>,
-    },
 }
 
 fn counters(total: Option<i32>, succeeded: i32, failed: i32, skipped: i32) -> RunCounters {
@@ -695,25 +679,25 @@ async fn copy_into_backup(
     include_assignments: bool,
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, snapshot, assignments, settings_hash, captured_at) \
-         SELECT p.tenant_id, $2, p.id, p.external_id, p.display_name, p.settings, CASE WHEN $4 THEN p.assignments END, p.settings_hash, $5 \
+         SELECT p.tenant_id, $2, p.id, p.external_id, p.display_name, {POLICY_SNAPSHOT_SQL}, CASE WHEN $4 THEN p.assignments END, p.settings_hash, $5 \
          FROM policies p WHERE p.tenant_id = $1 AND p.id = ANY($3) \
          ON CONFLICT (tenant_id, backup_set_id, policy_id) DO NOTHING",
-    )
-    .bind(tenant_id)
-    .bind(backup_set_id)
-    .bind(policy_ids)
-    .bind(include_assignments)
-    .bind(at)
-    .execute(&mut *tx)
-    .await?;
+    );
+    sqlx::query(&sql)
+        .bind(tenant_id)
+        .bind(backup_set_id)
+        .bind(policy_ids)
+        .bind(include_assignments)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 
-/// Writes one run through its lifecycle (pending, then running, then its
-/// final status, as the database's transition rules require), with audit
-/// entries and notifications for its initiator.
+/// Writes one run of the demo's history through the engine's lifecycle
+/// (pending, then running, then its final status), at the demo's times.
 async fn insert_run(
     tx: &mut PgConnection,
     t: &DemoTenant<'_>,
@@ -724,146 +708,21 @@ async fn insert_run(
     outcome: Outcome,
 ) -> anyhow::Result<i64> {
     let key = idempotency_key(t.id, kind.key(), &scope);
-    let run_id: i64 = sqlx::query_scalar(
-        "INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, idempotency_key, item_ids, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-    )
-    .bind(t.id)
-    .bind(user_id)
-    .bind(kind.resource())
-    .bind(kind.action())
-    .bind(&key)
-    .bind(&scope)
-    .bind(created)
-    .fetch_one(&mut *tx)
-    .await?;
-    let audit_id = record_run_event(
-        tx,
-        t.id,
-        Some(user_id),
-        "bulk_operation_run.started",
-        run_id,
-        json!({"operation": kind.key()}),
-        created,
-    )
-    .await?;
-    sqlx::query(
-        "UPDATE bulk_operation_runs SET audit_log_id = $3 WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(t.id)
-    .bind(run_id)
-    .bind(audit_id)
-    .execute(&mut *tx)
-    .await?;
-
-    let notice = |status: RunStatus, counters: RunCounters, failures: &[FailureGroup]| {
-        RunNotice {
-            tenant_id: t.id,
-            tenant_slug: t.slug,
-            tenant_name: t.name,
-            run_id,
-            resource: kind.resource(),
-            action: kind.action(),
-            status,
-            counters,
-            failures,
-        }
-        .payload()
-    };
-    // Notifications older than a day have been read.
-    let read_if_old =
-        |at: DateTime<Utc>| (t.now - at > Duration::days(1)).then_some(at + Duration::hours(1));
-    notify_user(
-        tx,
-        t.id,
+    let run = lifecycle::HistoricRun {
+        tenant: lifecycle::TenantRef {
+            id: t.id,
+            slug: t.slug,
+            name: t.name,
+        },
         user_id,
-        crate::engine::notify::RUN_QUEUED,
-        notice(RunStatus::Pending, RunCounters::default(), &[]),
+        kind,
+        key: &key,
+        scope: &scope,
         created,
-        read_if_old(created),
-    )
-    .await?;
-
-    let (started, counters) = match &outcome {
-        Outcome::Pending => return Ok(run_id),
-        Outcome::Running { started, counters } => (Some(*started), *counters),
-        Outcome::Finished {
-            started, counters, ..
-        } => (*started, *counters),
+        // Notifications older than a day have been read, an hour after.
+        read_before: t.now - Duration::days(1),
     };
-    if let Some(started) = started {
-        sqlx::query(
-            // A seeded running run holds an expired lease, as if its worker
-            // died: the engine recovers and finishes it once workers start.
-            "UPDATE bulk_operation_runs SET status = 'running', started_at = $3, attempts = 1, \
-             lease_owner = 'demo-seed', lease_expires_at = $3, heartbeat_at = $3, progressed_at = $3, \
-             total_items = $4, processed_items = $5, succeeded = $6, failed = $7, skipped = $8 \
-             WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(t.id)
-        .bind(run_id)
-        .bind(started)
-        .bind(counters.total_items)
-        .bind(counters.processed_items)
-        .bind(counters.succeeded)
-        .bind(counters.failed)
-        .bind(counters.skipped)
-        .execute(&mut *tx)
-        .await?;
-    }
-    let Outcome::Finished {
-        finished,
-        status,
-        failures,
-        ..
-    } = outcome
-    else {
-        return Ok(run_id);
-    };
-    // Failures are recorded the engine's way, while the run is still open.
-    let entries = failures;
-    crate::engine::failures::record(tx, t.id, run_id, &entries).await?;
-    sqlx::query(
-        "UPDATE bulk_operation_runs SET status = $3, finished_at = $4, total_items = $5, processed_items = $6, \
-         succeeded = $7, failed = $8, skipped = $9 WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(t.id)
-    .bind(run_id)
-    .bind(status.as_str())
-    .bind(finished)
-    .bind(counters.total_items)
-    .bind(counters.processed_items)
-    .bind(counters.succeeded)
-    .bind(counters.failed)
-    .bind(counters.skipped)
-    .execute(&mut *tx)
-    .await?;
-    let action = if status == RunStatus::Aborted {
-        "bulk_operation_run.cancelled"
-    } else {
-        "bulk_operation_run.finished"
-    };
-    record_run_event(
-        tx,
-        t.id,
-        Some(user_id),
-        action,
-        run_id,
-        json!({"status": status.as_str()}),
-        finished,
-    )
-    .await?;
-    notify_user(
-        tx,
-        t.id,
-        user_id,
-        crate::engine::notify::RUN_COMPLETED,
-        notice(status, counters, &crate::model::group_failures(&entries)),
-        finished,
-        read_if_old(finished),
-    )
-    .await?;
-    Ok(run_id)
+    Ok(lifecycle::replay(tx, &run, outcome).await?)
 }
 
 #[cfg(test)]

@@ -11,6 +11,11 @@ use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 
+/// What a backup item keeps of a policy `p`: its type, name and settings.
+/// Every writer of backup items (this operation, the demo) uses it.
+pub const POLICY_SNAPSHOT_SQL: &str =
+    "jsonb_build_object('policy_type', p.policy_type, 'display_name', p.display_name, 'settings', p.settings)";
+
 /// Most policies one run may add.
 pub const MAX_POLICIES: usize = 100_000;
 
@@ -151,13 +156,13 @@ impl PreparedRun for Prepared {
         let ids: Vec<i64> = items.iter().filter_map(|s| s.parse().ok()).collect();
         // One statement per batch: copy the policies that exist and are not
         // in the set yet; report for each id whether it exists and was copied.
-        let rows: Vec<(i64, bool, bool)> = sqlx::query_as(
+        let sql = format!(
             "WITH wanted AS (SELECT DISTINCT unnest($3::bigint[]) AS policy_id), \
              copied AS ( \
                  INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, \
                                            snapshot, assignments, settings_hash) \
                  SELECT p.tenant_id, $2, p.id, p.external_id, p.display_name, \
-                        jsonb_build_object('policy_type', p.policy_type, 'display_name', p.display_name, 'settings', p.settings), \
+                        {POLICY_SNAPSHOT_SQL}, \
                         CASE WHEN $4 THEN p.assignments END, p.settings_hash \
                  FROM policies p JOIN wanted w ON w.policy_id = p.id \
                  WHERE p.tenant_id = $1 \
@@ -167,13 +172,14 @@ impl PreparedRun for Prepared {
              FROM wanted w \
              LEFT JOIN policies p ON p.tenant_id = $1 AND p.id = w.policy_id \
              LEFT JOIN copied c ON c.policy_id = w.policy_id",
-        )
-        .bind(run.tenant_id)
-        .bind(self.backup_set_id)
-        .bind(&ids)
-        .bind(self.include_assignments)
-        .fetch_all(&mut *tx)
-        .await?;
+        );
+        let rows: Vec<(i64, bool, bool)> = sqlx::query_as(&sql)
+            .bind(run.tenant_id)
+            .bind(self.backup_set_id)
+            .bind(&ids)
+            .bind(self.include_assignments)
+            .fetch_all(&mut *tx)
+            .await?;
         let by_id: HashMap<i64, (bool, bool)> =
             rows.into_iter().map(|(id, e, c)| (id, (e, c))).collect();
         Ok(items
