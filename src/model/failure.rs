@@ -13,20 +13,6 @@ pub struct FailureEntry {
 }
 
 impl FailureEntry {
-    /// The stored shape: `{reason_code, reason, item_id?, type?: "skipped"}`.
-    pub fn to_json(&self) -> Value {
-        let mut e = serde_json::Map::new();
-        e.insert("reason_code".into(), Value::from(self.reason_code.as_str()));
-        e.insert("reason".into(), Value::from(self.reason.as_str()));
-        if let Some(id) = &self.item_id {
-            e.insert("item_id".into(), Value::from(id.as_str()));
-        }
-        if self.skipped {
-            e.insert("type".into(), Value::from("skipped"));
-        }
-        Value::Object(e)
-    }
-
     /// Reads the stored jsonb array; entries without a reason code are ignored.
     pub fn list_from_json(failures: Option<&Value>) -> Vec<FailureEntry> {
         let Some(Value::Array(entries)) = failures else {
@@ -152,7 +138,7 @@ impl FailureKey {
 pub fn parse_after(raw: Option<&str>) -> Result<Option<i64>, String> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(raw) => super::run::parse_id(raw)
+        Some(raw) => super::id::parse_id(raw)
             .map(Some)
             .map_err(|_| "after must be a cursor from a previous page".into()),
     }

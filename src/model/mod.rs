@@ -5,6 +5,7 @@ pub mod event;
 pub mod failure;
 pub mod filter;
 pub mod finding;
+pub mod id;
 pub mod notification;
 pub mod operation;
 pub mod overview;
@@ -18,8 +19,9 @@ pub use event::{RunAuditAction, RunEvent, RunEventKind, StreamedRunEvent};
 pub use failure::{
     group_failures, FailureEntry, FailureGroup, FailureItem, FailureKey, FailurePage,
 };
+pub use id::parse_id;
 pub use notification::{Bell, NotificationItem, NotificationPage};
 pub use operation::{operation_label, OperationKind, RunScope};
-pub use run::{parse_id, AuditEntry, RunCounters, RunDetail, RunSummary};
+pub use run::{AuditEntry, RunCounters, RunDetail, RunSummary};
 pub use status::{RunStatus, StatusBucket};
 pub use tenant::{safe_next, Role, SessionInfo, TenantChoice};
