@@ -160,8 +160,11 @@ mod tests {
         let early = *wal[..10].iter().min().unwrap() as f64 / BATCH as f64;
         let late = *wal[wal.len() - 10..].iter().min().unwrap() as f64 / BATCH as f64;
         eprintln!("WAL per failure: {early:.0} bytes in the first 10,000, {late:.0} in the last");
+        // Rewriting the failures per batch made the late ones cost ~35× the
+        // early ones; 3× leaves room for WAL that other tests of a parallel
+        // run write during the measured batches.
         assert!(
-            late <= early * 1.5,
+            late <= early * 3.0,
             "WAL per failure grew from {early:.0} to {late:.0} bytes"
         );
         let (stored, counted, sampled): (i64, i32, i32) = sqlx::query_as(

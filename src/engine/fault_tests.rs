@@ -64,7 +64,7 @@ async fn audit_actions(pool: &PgPool, run_id: i64) -> Vec<(String, Value)> {
 
 /// Holds the backup set's row lock from another connection: a batch that
 /// adds to the set waits on it (its foreign-key check) until released.
-async fn hold_backup_set(pool: &PgPool, fx: &Fx) -> PgConnection {
+pub(super) async fn hold_backup_set(pool: &PgPool, fx: &Fx) -> PgConnection {
     let opts = pool.connect_options();
     let mut conn = PgConnection::connect_with(&opts).await.unwrap();
     sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
@@ -78,7 +78,7 @@ async fn hold_backup_set(pool: &PgPool, fx: &Fx) -> PgConnection {
 }
 
 /// The backend of a worker's batch that waits on a lock, once it does.
-async fn blocked_batch(pool: &PgPool) -> i32 {
+pub(super) async fn blocked_batch(pool: &PgPool) -> i32 {
     let until = Instant::now() + Duration::from_secs(20);
     loop {
         let pid: Option<i32> = sqlx::query_scalar(
@@ -182,7 +182,7 @@ async fn duplicate_external_ids_and_malformed_entries_fail_one_by_one(pool: PgPo
 
 /// A trigger that refuses backup items of the given policies, as a
 /// constraint the operation does not know about would.
-async fn refuse_policies(pool: &PgPool, ids: &[i64]) {
+pub(super) async fn refuse_policies(pool: &PgPool, ids: &[i64]) {
     let list = ids
         .iter()
         .map(|i| i.to_string())

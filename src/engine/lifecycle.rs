@@ -8,7 +8,7 @@
 //! this module decides *what is written*.
 
 use super::failures;
-use super::operation::{ClaimedRun, Reason, StartError};
+use super::operation::{ClaimedRun, ItemOutcome, Reason, StartError};
 use super::operations;
 use crate::db::audit::{notify_user, record_run_event};
 use crate::engine::notify::RunNotice;
@@ -41,55 +41,85 @@ pub enum Cancelled {
     Requested,
 }
 
+/// A run to open: who asks, in which tenant, and the id the run gets (taken
+/// when the caller was admitted, so the notification can name it).
+pub struct Opening<'a> {
+    pub tenant: TenantRef<'a>,
+    pub run_id: i64,
+    pub user_id: i64,
+    pub kind: OperationKind,
+    pub key: &'a str,
+    pub scope: &'a Value,
+    pub planned_items: Option<i32>,
+}
+
 /// Creates a pending run for `key`, or joins the active run with that key.
 /// Both are audited with the caller as actor. Runs inside the caller's
-/// transaction, which has validated the request.
-pub async fn open(
-    tx: &mut PgConnection,
-    tenant_id: i64,
-    user_id: i64,
-    kind: OperationKind,
-    key: &str,
-    scope: &Value,
-) -> Result<Started, StartError> {
+/// transaction, which has validated the request. A new run is written in one
+/// statement: the run, its audit entry, the initiator's notification and
+/// the live events.
+pub async fn open(tx: &mut PgConnection, o: &Opening<'_>) -> Result<Started, StartError> {
+    let (tenant_id, user_id, kind, key) = (o.tenant.id, o.user_id, o.kind, o.key);
+    let notice = RunNotice {
+        tenant_id,
+        tenant_slug: o.tenant.slug,
+        tenant_name: o.tenant.name,
+        run_id: o.run_id,
+        resource: kind.resource(),
+        action: kind.action(),
+        status: RunStatus::Pending,
+        counters: RunCounters {
+            total_items: o.planned_items,
+            ..RunCounters::default()
+        },
+        failures: &[],
+    };
+    let queued = event_json(&RunEvent::new(tenant_id, o.run_id, RunEventKind::Queued));
+    let for_initiator = event_json(&RunEvent {
+        user_id: Some(user_id),
+        ..RunEvent::new(tenant_id, o.run_id, RunEventKind::Notification)
+    });
     // A concurrent insert that commits while we wait makes ours a no-op that
     // our snapshot cannot see yet: the next statement (a fresh snapshot)
     // finds it. If that run finished meanwhile, try the insert again.
     for _ in 0..10 {
         let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, idempotency_key, item_ids) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (tenant_id, idempotency_key) WHERE status IN ('pending', 'running') DO NOTHING \
-             RETURNING id",
+            "WITH run AS ( \
+                 INSERT INTO bulk_operation_runs (tenant_id, id, user_id, resource, action, idempotency_key, item_ids, \
+                                                  total_items, audit_log_id) OVERRIDING SYSTEM VALUE \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nextval(pg_get_serial_sequence('audit_logs', 'id'))) \
+                 ON CONFLICT (tenant_id, idempotency_key) WHERE status IN ('pending', 'running') DO NOTHING \
+                 RETURNING tenant_id, id, user_id, audit_log_id), \
+             audit AS ( \
+                 INSERT INTO audit_logs (tenant_id, id, actor_user_id, action, subject_type, subject_id, metadata) \
+                 OVERRIDING SYSTEM VALUE \
+                 SELECT tenant_id, audit_log_id, user_id, $9, 'bulk_operation_run', id, $10 FROM run), \
+             notice AS ( \
+                 INSERT INTO notifications (tenant_id, id, type, notifiable_type, notifiable_id, data) \
+                 SELECT tenant_id, gen_random_uuid(), $11, 'user', user_id, $12 FROM run) \
+             SELECT id FROM run \
+             WHERE pg_notify($13, $14) IS NOT NULL AND pg_notify($13, $15) IS NOT NULL \
+               AND pg_notify($16, id::text) IS NOT NULL",
         )
         .bind(tenant_id)
+        .bind(o.run_id)
         .bind(user_id)
         .bind(kind.resource())
         .bind(kind.action())
         .bind(key)
-        .bind(scope)
+        .bind(o.scope)
+        .bind(o.planned_items)
+        .bind(RunAuditAction::Started.as_str())
+        .bind(json!({"operation": kind.key()}))
+        .bind(notice.notification_type())
+        .bind(notice.payload())
+        .bind(EVENTS_CHANNEL)
+        .bind(&queued)
+        .bind(&for_initiator)
+        .bind(QUEUE_CHANNEL)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(run_id) = inserted {
-            let audit_id = audit(
-                tx,
-                tenant_id,
-                Some(user_id),
-                RunAuditAction::Started,
-                run_id,
-                json!({"operation": kind.key()}),
-            )
-            .await?;
-            sqlx::query(
-                "UPDATE bulk_operation_runs SET audit_log_id = $3 WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant_id)
-            .bind(run_id)
-            .bind(audit_id)
-            .execute(&mut *tx)
-            .await?;
-            notify_run(tx, tenant_id, run_id).await?;
-            announce(tx, QUEUE_CHANNEL, &run_id.to_string()).await?;
             return Ok(Started {
                 run_id,
                 deduplicated: false,
@@ -198,8 +228,13 @@ pub async fn cancel(
 /// What a claim may take.
 #[derive(Clone, Copy, Debug)]
 pub struct ClaimLimits {
-    /// Runs to claim at most (free worker slots).
-    pub runs: i64,
+    /// Free worker slots. A run takes a slot, except small runs, which share
+    /// one slot per group.
+    pub slots: i64,
+    /// Runs of at most this many items are small (executed in groups).
+    pub small_items: i32,
+    /// Small runs executed together in one slot.
+    pub group: i64,
     /// How long the claim holds without a heartbeat.
     pub lease: Duration,
     /// Most runs of one tenant running at once, across all workers (None:
@@ -208,14 +243,23 @@ pub struct ClaimLimits {
     pub tenant_concurrency: Option<i32>,
 }
 
+impl ClaimLimits {
+    /// The most runs one claim returns.
+    fn most(&self) -> i64 {
+        self.slots.max(1) * self.group.max(1)
+    }
+}
+
 /// Claims runs in one statement, only of kinds this build executes:
 ///
 /// 1. running runs whose lease expired (their worker died) or whose retry
-///    time has come (released after a transient error), oldest first;
+///    time has come (released after a transient error), oldest first, one
+///    per slot;
 /// 2. otherwise pending runs, fairly between tenants: each tenant with
 ///    pending runs offers its oldest, ranked by how many of the tenant's runs
 ///    would then be running, so a tenant's backlog never delays another
-///    tenant's first run by more than one claim.
+///    tenant's first run by more than one claim. They fill the free slots,
+///    small runs counting as a fraction of a slot.
 ///
 /// Sets this worker's lease on each, counts the attempt, audits recoveries
 /// and announces that the runs started.
@@ -227,6 +271,8 @@ pub async fn claim(
     #[derive(sqlx::FromRow)]
     struct Row {
         tenant_id: i64,
+        tenant_slug: String,
+        tenant_name: String,
         id: i64,
         user_id: i64,
         resource: String,
@@ -246,30 +292,34 @@ pub async fn claim(
              WHERE r.status = 'running' AND r.lease_expires_at < now() \
                AND r.resource || '.' || r.action = ANY($5) \
              ORDER BY r.lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
-         tenants AS ( \
+         waiting AS ( \
              (SELECT tenant_id FROM bulk_operation_runs WHERE status = 'pending' ORDER BY tenant_id LIMIT 1) \
              UNION ALL \
              SELECT (SELECT r.tenant_id FROM bulk_operation_runs r \
                      WHERE r.status = 'pending' AND r.tenant_id > t.tenant_id ORDER BY r.tenant_id LIMIT 1) \
-             FROM tenants t WHERE t.tenant_id IS NOT NULL), \
+             FROM waiting t WHERE t.tenant_id IS NOT NULL), \
          candidates AS ( \
-             SELECT c.tenant_id, c.id, c.created_at, c.rn + busy.n AS score \
-             FROM tenants t \
+             SELECT c.tenant_id, c.id, c.created_at, c.rn + busy.n AS score, \
+                    CASE WHEN c.total_items <= $9 THEN 1.0 / $10 ELSE 1.0 END AS cost \
+             FROM waiting t \
              CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM bulk_operation_runs b \
                                  WHERE b.tenant_id = t.tenant_id AND b.status = 'running') busy \
              CROSS JOIN LATERAL ( \
-                 SELECT r.tenant_id, r.id, r.created_at, row_number() OVER (ORDER BY r.created_at, r.id)::int AS rn \
+                 SELECT r.tenant_id, r.id, r.created_at, r.total_items, \
+                        row_number() OVER (ORDER BY r.created_at, r.id)::int AS rn \
                  FROM bulk_operation_runs r \
                  WHERE r.tenant_id = t.tenant_id AND r.status = 'pending' \
                    AND r.resource || '.' || r.action = ANY($5) \
-                 ORDER BY r.created_at, r.id LIMIT $3) c \
+                 ORDER BY r.created_at, r.id LIMIT $11) c \
              WHERE t.tenant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stale) \
                AND ($6::int IS NULL OR c.rn + busy.n <= $6)), \
+         ranked AS ( \
+             SELECT c.*, sum(c.cost) OVER (ORDER BY c.score, c.created_at, c.id) AS slots_used FROM candidates c), \
          pending AS ( \
              SELECT r.tenant_id, r.id, false AS lost \
-             FROM bulk_operation_runs r JOIN candidates c ON c.tenant_id = r.tenant_id AND c.id = r.id \
-             WHERE r.status = 'pending' \
-             ORDER BY c.score, c.created_at, c.id LIMIT $3 FOR UPDATE OF r SKIP LOCKED), \
+             FROM bulk_operation_runs r JOIN ranked c ON c.tenant_id = r.tenant_id AND c.id = r.id \
+             WHERE r.status = 'pending' AND c.slots_used <= $3 + 1e-9 \
+             ORDER BY c.score, c.created_at, c.id LIMIT $11 FOR UPDATE OF r SKIP LOCKED), \
          pick AS (SELECT * FROM stale UNION ALL SELECT * FROM pending), \
          claimed AS ( \
              UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \
@@ -284,17 +334,20 @@ pub async fn claim(
              INSERT INTO audit_logs (tenant_id, action, subject_type, subject_id, metadata) \
              SELECT tenant_id, $7, 'bulk_operation_run', id, jsonb_build_object('attempt', attempts) \
              FROM claimed WHERE recovered) \
-         SELECT c.* FROM claimed c \
+         SELECT c.*, t.slug AS tenant_slug, t.name AS tenant_name FROM claimed c JOIN tenants t ON t.id = c.tenant_id \
          WHERE pg_notify($4, json_build_object('tenant_id', c.tenant_id, 'run_id', c.id, 'event', $8::text)::text) IS NOT NULL",
     )
     .bind(worker)
     .bind(limits.lease.as_secs_f64())
-    .bind(limits.runs.max(1))
+    .bind(limits.slots.max(1))
     .bind(EVENTS_CHANNEL)
     .bind(&kinds)
     .bind(limits.tenant_concurrency)
     .bind(RunAuditAction::Recovered.as_str())
     .bind(RunEventKind::Started.as_str())
+    .bind(limits.small_items)
+    .bind(limits.group.max(1) as f64)
+    .bind(limits.most())
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -304,6 +357,8 @@ pub async fn claim(
             let kind = OperationKind::from_parts(&r.resource, &r.action)?;
             Some(ClaimedRun {
                 tenant_id: r.tenant_id,
+                tenant_slug: r.tenant_slug,
+                tenant_name: r.tenant_name,
                 id: r.id,
                 user_id: r.user_id,
                 kind,
@@ -339,6 +394,29 @@ pub async fn heartbeat(
     .await
 }
 
+/// Keeps the leases of a group of runs alive, in one statement.
+pub async fn heartbeat_group(
+    pool: &PgPool,
+    runs: &[ClaimedRun],
+    lease: Duration,
+) -> Result<(), sqlx::Error> {
+    let tenants: Vec<i64> = runs.iter().map(|r| r.tenant_id).collect();
+    let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
+    let leases: Vec<&str> = runs.iter().map(|r| r.lease.as_str()).collect();
+    sqlx::query(
+        "UPDATE bulk_operation_runs r SET lease_expires_at = now() + make_interval(secs => $4), heartbeat_at = now() \
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS g(tenant_id, id, lease) \
+         WHERE r.tenant_id = g.tenant_id AND r.id = g.id AND r.lease_owner = g.lease AND r.status = 'running'",
+    )
+    .bind(&tenants)
+    .bind(&ids)
+    .bind(&leases)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
 /// One batch's outcomes, counted.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -350,6 +428,25 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Counts the outcomes of `items` (in the same order).
+    pub fn of(items: &[String], outcomes: &[ItemOutcome]) -> Tally {
+        let mut tally = Tally::default();
+        for (item, outcome) in items.iter().zip(outcomes) {
+            match outcome {
+                ItemOutcome::Succeeded => tally.succeeded += 1,
+                ItemOutcome::Skipped(r) => {
+                    tally.skipped += 1;
+                    tally.entries.push(r.failure(Some(item), true));
+                }
+                ItemOutcome::Failed(r) => {
+                    tally.failed += 1;
+                    tally.entries.push(r.failure(Some(item), false));
+                }
+            }
+        }
+        tally
+    }
+
     pub fn processed(&self) -> i32 {
         self.succeeded + self.failed + self.skipped
     }
@@ -412,6 +509,121 @@ pub async fn record_batch(
     }
     announce_run(tx, run.tenant_id, run.id, RunEventKind::Progress).await?;
     Ok(Recorded::Continue { cancel_requested })
+}
+
+/// A run of a group, executed whole: its outcomes and item count.
+pub struct Executed<'a> {
+    pub run: &'a ClaimedRun,
+    pub tally: Tally,
+    pub total: i32,
+}
+
+/// Ends a group of freshly claimed runs whose items were all processed in
+/// `tx`: each run's failures, counters and final status, its audit entry,
+/// the initiator's notification and the live events, in one statement for
+/// the whole group. Returns each run's final status, or `None` when a claim
+/// of the group no longer holds: then roll `tx` back.
+pub async fn complete_group(
+    tx: &mut PgConnection,
+    group: &[Executed<'_>],
+) -> Result<Option<Vec<RunStatus>>, sqlx::Error> {
+    let mut tenants = Vec::with_capacity(group.len());
+    let mut ids = Vec::with_capacity(group.len());
+    let mut leases = Vec::with_capacity(group.len());
+    let mut totals = Vec::with_capacity(group.len());
+    let mut counts: [Vec<i32>; 3] = Default::default();
+    let mut statuses = Vec::with_capacity(group.len());
+    let mut notices = Vec::with_capacity(group.len());
+    let mut finished_events = Vec::with_capacity(group.len());
+    let mut notice_events = Vec::with_capacity(group.len());
+    for Executed { run, tally, total } in group {
+        debug_assert!(run.processed_items == 0 && !run.recovered);
+        let counters = RunCounters {
+            total_items: Some(*total),
+            processed_items: tally.processed(),
+            succeeded: tally.succeeded,
+            failed: tally.failed,
+            skipped: tally.skipped,
+        };
+        // A cancel that came meanwhile lost the race: every item is done.
+        let status = final_status(&counters, &Outcome::Done, false);
+        failures::record(tx, run.tenant_id, run.id, &tally.entries).await?;
+        operations::find(run.kind).finish(tx, run, status).await?;
+        let groups = crate::model::group_failures(&tally.entries);
+        let notice = RunNotice {
+            tenant_id: run.tenant_id,
+            tenant_slug: &run.tenant_slug,
+            tenant_name: &run.tenant_name,
+            run_id: run.id,
+            resource: run.kind.resource(),
+            action: run.kind.action(),
+            status,
+            counters,
+            failures: &groups,
+        };
+        tenants.push(run.tenant_id);
+        ids.push(run.id);
+        leases.push(run.lease.as_str());
+        totals.push(*total);
+        counts[0].push(tally.succeeded);
+        counts[1].push(tally.failed);
+        counts[2].push(tally.skipped);
+        statuses.push(status);
+        notices.push(notice.payload());
+        finished_events.push(event_json(&RunEvent::new(
+            run.tenant_id,
+            run.id,
+            RunEventKind::Finished,
+        )));
+        notice_events.push(event_json(&RunEvent {
+            user_id: Some(run.user_id),
+            ..RunEvent::new(run.tenant_id, run.id, RunEventKind::Notification)
+        }));
+    }
+    let ended: i64 = sqlx::query_scalar(
+        "WITH g AS ( \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::int[], $6::int[], $7::int[], \
+                                  $8::text[], $9::jsonb[], $10::text[], $11::text[]) \
+                 AS g(tenant_id, id, lease, total, succeeded, failed, skipped, status, notice, finished, noticed)), \
+         ended AS ( \
+             UPDATE bulk_operation_runs r SET status = g.status, finished_at = now(), lease_owner = NULL, \
+                 lease_expires_at = NULL, total_items = g.total, \
+                 processed_items = g.succeeded + g.failed + g.skipped, \
+                 succeeded = g.succeeded, failed = g.failed, skipped = g.skipped, \
+                 heartbeat_at = now(), progressed_at = now() \
+             FROM g WHERE r.tenant_id = g.tenant_id AND r.id = g.id AND r.lease_owner = g.lease \
+               AND r.status = 'running' AND r.processed_items = 0 \
+             RETURNING r.tenant_id, r.id, r.user_id, r.status, r.cancel_requested_at IS NOT NULL AS late_cancel, \
+                       g.notice, g.finished, g.noticed), \
+         audit AS ( \
+             INSERT INTO audit_logs (tenant_id, action, subject_type, subject_id, metadata) \
+             SELECT tenant_id, $12, 'bulk_operation_run', id, \
+                    CASE WHEN late_cancel THEN jsonb_build_object('status', status, 'late_cancel', true) \
+                         ELSE jsonb_build_object('status', status) END \
+             FROM ended), \
+         notice AS ( \
+             INSERT INTO notifications (tenant_id, id, type, notifiable_type, notifiable_id, data) \
+             SELECT tenant_id, gen_random_uuid(), $13, 'user', user_id, notice FROM ended) \
+         SELECT count(*) FROM ended \
+         WHERE pg_notify($14, finished) IS NOT NULL AND pg_notify($14, noticed) IS NOT NULL",
+    )
+    .bind(&tenants)
+    .bind(&ids)
+    .bind(&leases)
+    .bind(&totals)
+    .bind(&counts[0])
+    .bind(&counts[1])
+    .bind(&counts[2])
+    .bind(statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+    .bind(&notices)
+    .bind(&finished_events)
+    .bind(&notice_events)
+    .bind(RunAuditAction::Finished.as_str())
+    .bind(crate::engine::notify::RUN_COMPLETED)
+    .bind(EVENTS_CHANNEL)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((ended as usize == group.len()).then_some(statuses))
 }
 
 /// How a run's execution ended.
@@ -910,10 +1122,14 @@ pub async fn announce(
         .map(|_| ())
 }
 
+/// A live event as its NOTIFY payload.
+fn event_json(event: &RunEvent) -> String {
+    serde_json::to_string(event).unwrap_or_default()
+}
+
 /// Announces a live event to the hub.
 pub async fn announce_event(conn: &mut PgConnection, event: &RunEvent) -> Result<(), sqlx::Error> {
-    let payload = serde_json::to_string(event).unwrap_or_default();
-    announce(conn, EVENTS_CHANNEL, &payload).await
+    announce(conn, EVENTS_CHANNEL, &event_json(event)).await
 }
 
 /// Announces a change of a run to its tenant.

@@ -20,6 +20,8 @@ pub mod worker;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod group_tests;
+#[cfg(test)]
 mod tests;
 
 pub use queue::{cancel, retry_failed, start, Cancelled, StartRequest, Started};

@@ -11,6 +11,9 @@ use sqlx::{PgConnection, PgPool};
 #[derive(Clone, Debug)]
 pub struct ClaimedRun {
     pub tenant_id: i64,
+    /// The tenant as notifications name it.
+    pub tenant_slug: String,
+    pub tenant_name: String,
     pub id: i64,
     pub user_id: i64,
     pub kind: OperationKind,
@@ -204,6 +207,13 @@ pub trait Operation: Send + Sync + 'static {
         scope: &Value,
         payload: Option<&Value>,
     ) -> Result<Value, StartError>;
+
+    /// How many items a run of this canonical scope will have, when the
+    /// scope tells (recorded as the run's `total_items` from the start; small
+    /// runs are claimed and completed together).
+    fn planned_items(&self, _scope: &Value) -> Option<i32> {
+        None
+    }
 
     /// Loads what the run needs and lists its items in a stable order, so a
     /// resumed run can skip the ones already done.

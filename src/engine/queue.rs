@@ -39,12 +39,48 @@ pub async fn require_operator(
     .bind(user_id)
     .fetch_optional(&mut *conn)
     .await?;
-    match role.as_deref().map(Role::parse) {
+    operator_only(role.as_deref())
+}
+
+fn operator_only(role: Option<&str>) -> Result<(), StartError> {
+    match role.map(Role::parse) {
         Some(Some(Role::Operator)) => Ok(()),
         Some(_) => Err(StartError::Forbidden(
             "viewers cannot start, cancel or retry operations".into(),
         )),
         None => Err(StartError::NotFound("tenant not found".into())),
+    }
+}
+
+/// An operator admitted to start a run: the tenant as the run's
+/// notification names it, and the id the new run will have.
+struct Admitted {
+    slug: String,
+    name: String,
+    run_id: i64,
+}
+
+/// `require_operator` for a start, in the same round trip as what the start
+/// needs next.
+async fn admit_start(
+    conn: &mut PgConnection,
+    tenant_id: i64,
+    user_id: i64,
+) -> Result<Admitted, StartError> {
+    let row: Option<(String, String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT m.role, t.slug, t.name, \
+                CASE WHEN m.role = 'operator' THEN nextval(pg_get_serial_sequence('bulk_operation_runs', 'id')) END \
+         FROM tenant_memberships m JOIN tenants t ON t.id = m.tenant_id \
+         WHERE m.tenant_id = $1 AND m.user_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    operator_only(row.as_ref().map(|r| r.0.as_str()))?;
+    match row {
+        Some((_, slug, name, Some(run_id))) => Ok(Admitted { slug, name, run_id }),
+        _ => Err(StartError::NotFound("tenant not found".into())),
     }
 }
 
@@ -69,14 +105,25 @@ pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, StartErr
     }
     let op = operations::find(req.kind);
     let mut tx = pool.begin().await?;
-    require_operator(&mut tx, req.tenant_id, req.user_id).await?;
+    let admitted = admit_start(&mut tx, req.tenant_id, req.user_id).await?;
     let scope = op
         .validate(&mut tx, req.tenant_id, &req.scope, req.payload.as_ref())
         .await?;
     let key = idempotency_key(req.tenant_id, req.kind.key(), &scope);
-
-    let started =
-        lifecycle::open(&mut tx, req.tenant_id, req.user_id, req.kind, &key, &scope).await?;
+    let opening = lifecycle::Opening {
+        tenant: lifecycle::TenantRef {
+            id: req.tenant_id,
+            slug: &admitted.slug,
+            name: &admitted.name,
+        },
+        run_id: admitted.run_id,
+        user_id: req.user_id,
+        kind: req.kind,
+        key: &key,
+        scope: &scope,
+        planned_items: op.planned_items(&scope),
+    };
+    let started = lifecycle::open(&mut tx, &opening).await?;
     tx.commit().await?;
     if started.deduplicated {
         metrics::run_deduplicated(req.kind);

@@ -71,7 +71,9 @@ pub(super) fn backup(fx: &Fx, ids: &[i64]) -> StartRequest {
 
 pub(super) fn limits(runs: i64) -> super::lifecycle::ClaimLimits {
     super::lifecycle::ClaimLimits {
-        runs,
+        slots: runs,
+        small_items: 0,
+        group: 1,
         lease: Duration::from_secs(30),
         tenant_concurrency: None,
     }
@@ -88,6 +90,8 @@ pub(super) fn fast_workers() -> WorkerConfig {
         shutdown_grace: Duration::from_secs(5),
         retry_backoff: Duration::from_millis(200),
         tenant_concurrency: None,
+        small_run_items: 64,
+        group_size: 32,
     }
 }
 

@@ -4,10 +4,13 @@
 //! [`lifecycle`](super::lifecycle). Wake on NOTIFY, poll as a fallback, stop
 //! gracefully.
 
-use super::lifecycle::{self, ClaimLimits, Outcome, Recorded, Release, Tally, QUEUE_CHANNEL};
+use super::lifecycle::{
+    self, ClaimLimits, Executed, Outcome, Recorded, Release, Tally, QUEUE_CHANNEL,
+};
 use super::metrics;
 use super::operation::{describe_error, ClaimedRun, ItemOutcome, PreparedRun, Reason, RunError};
 use super::operations;
+use crate::model::RunStatus;
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::collections::HashMap;
@@ -44,6 +47,11 @@ pub struct WorkerConfig {
     pub retry_backoff: Duration,
     /// Most runs of one tenant running at once across all workers (None: no cap).
     pub tenant_concurrency: Option<i32>,
+    /// Runs of at most this many items are small: they are claimed and
+    /// executed together, several per slot, in one transaction per group.
+    pub small_run_items: i32,
+    /// Small runs per group (and per slot).
+    pub group_size: usize,
 }
 
 impl Default for WorkerConfig {
@@ -58,6 +66,8 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(20),
             retry_backoff: Duration::from_secs(2),
             tenant_concurrency: None,
+            small_run_items: 64,
+            group_size: 32,
         }
     }
 }
@@ -124,7 +134,9 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
             &pool,
             &worker_id,
             ClaimLimits {
-                runs: permits.len() as i64,
+                slots: permits.len() as i64,
+                small_items: config.small_run_items,
+                group: config.group_size.max(1) as i64,
                 lease: config.lease,
                 tenant_concurrency: config.tenant_concurrency,
             },
@@ -133,8 +145,21 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
         metrics::claim_latency(claim_started.elapsed());
         match claimed {
             Ok(runs) if !runs.is_empty() => {
-                for run in runs {
-                    if run.recovered {
+                // A run takes a slot; small fresh runs share one per group.
+                // The claim counted them so, so the permits suffice.
+                let (small, single): (Vec<ClaimedRun>, Vec<ClaimedRun>) =
+                    runs.into_iter().partition(|r| is_small(&config, r));
+                let groups = small
+                    .chunks(config.group_size.max(1))
+                    .map(<[ClaimedRun]>::to_vec)
+                    .collect::<Vec<_>>();
+                let work = single
+                    .into_iter()
+                    .map(|run| vec![run])
+                    .chain(groups)
+                    .collect::<Vec<_>>();
+                for runs in work {
+                    for run in runs.iter().filter(|r| r.recovered) {
                         metrics::run_recovered(run.kind);
                     }
                     let permit = permits.pop();
@@ -144,21 +169,35 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                         token.clone(),
                         in_flight.clone(),
                     );
-                    let span = tracing::info_span!(
-                        "run",
-                        run_id = run.id,
-                        tenant_id = run.tenant_id,
-                        kind = run.kind.key()
-                    );
-                    in_flight
-                        .lock()
-                        .expect("in-flight runs")
-                        .insert(run.lease.clone(), run.clone());
+                    let span = match runs.as_slice() {
+                        [run] => tracing::info_span!(
+                            "run",
+                            run_id = run.id,
+                            tenant_id = run.tenant_id,
+                            kind = run.kind.key()
+                        ),
+                        _ => tracing::info_span!("group", runs = runs.len()),
+                    };
+                    let mut held = in_flight.lock().expect("in-flight runs");
+                    for run in &runs {
+                        held.insert(run.lease.clone(), run.clone());
+                    }
+                    drop(held);
                     tasks.spawn(
                         async move {
-                            let lease = run.lease.clone();
-                            execute(&pool, &config, &token, run).await;
-                            in_flight.lock().expect("in-flight runs").remove(&lease);
+                            let leases: Vec<String> =
+                                runs.iter().map(|r| r.lease.clone()).collect();
+                            if runs.len() == 1 {
+                                let run = runs.into_iter().next().expect("one run");
+                                execute(&pool, &config, &token, run).await;
+                            } else {
+                                execute_group(&pool, &config, &token, runs).await;
+                            }
+                            let mut held = in_flight.lock().expect("in-flight runs");
+                            for lease in &leases {
+                                held.remove(lease);
+                            }
+                            drop(held);
                             drop(permit);
                         }
                         .instrument(span),
@@ -234,6 +273,126 @@ async fn listen_for_work(pool: PgPool, wake: Arc<Notify>, token: CancellationTok
                 tracing::warn!(error = %err, "LISTEN failed; polling until it recovers");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+        }
+    }
+}
+
+/// A freshly claimed run small enough to execute in a group.
+fn is_small(config: &WorkerConfig, run: &ClaimedRun) -> bool {
+    !run.recovered
+        && !run.cancel_requested
+        && run.processed_items == 0
+        && run.attempts <= config.max_attempts
+        && run.total_items.is_some_and(|n| n <= config.small_run_items)
+}
+
+/// Executes small runs together: every item of every run in one
+/// transaction, then one statement ends them all. Whatever goes wrong (an
+/// error, a run that turns out larger, a lost claim) sends the runs down the
+/// one-by-one path, which knows how to handle it; the group's transaction
+/// leaves nothing behind.
+async fn execute_group(
+    pool: &PgPool,
+    config: &WorkerConfig,
+    token: &CancellationToken,
+    runs: Vec<ClaimedRun>,
+) {
+    let heartbeat = AbortOnDropHandle::new(tokio::spawn(
+        heartbeat_group(pool.clone(), runs.clone(), config.lease).in_current_span(),
+    ));
+    match run_group(pool, config, &runs).await {
+        Ok(ended) => {
+            for (run, (status, items)) in runs.iter().zip(ended) {
+                metrics::items_processed(run.kind, items);
+                metrics::run_finished(run.kind, status);
+            }
+        }
+        Err(fallback) => {
+            if let GroupFallback::Error(err) = &fallback {
+                tracing::warn!(error = ?err, runs = runs.len(), "a group of runs failed; executing them one by one");
+            } else {
+                tracing::debug!(reason = ?fallback, runs = runs.len(), "executing a group's runs one by one");
+            }
+            drop(heartbeat);
+            for run in runs {
+                execute(pool, config, token, run).await;
+            }
+            return;
+        }
+    }
+    drop(heartbeat);
+}
+
+/// Why a group was not completed as one.
+#[derive(Debug)]
+enum GroupFallback {
+    Error(RunError),
+    /// A run has more items than a small run may.
+    TooLarge,
+    /// A claim of the group no longer holds.
+    Lost,
+}
+
+impl From<sqlx::Error> for GroupFallback {
+    fn from(err: sqlx::Error) -> Self {
+        GroupFallback::Error(err.into())
+    }
+}
+
+/// Runs a group in one transaction; returns each run's final status and
+/// item count, in order.
+async fn run_group(
+    pool: &PgPool,
+    config: &WorkerConfig,
+    runs: &[ClaimedRun],
+) -> Result<Vec<(RunStatus, u64)>, GroupFallback> {
+    let mut prepared = Vec::with_capacity(runs.len());
+    for run in runs {
+        let p = operations::find(run.kind)
+            .prepare(pool, run)
+            .await
+            .map_err(GroupFallback::Error)?;
+        if p.items().len() > config.small_run_items.max(0) as usize {
+            return Err(GroupFallback::TooLarge);
+        }
+        prepared.push(p);
+    }
+    let mut tx = pool.begin().await?;
+    let mut executed = Vec::with_capacity(runs.len());
+    for (run, p) in runs.iter().zip(prepared.iter_mut()) {
+        let items = p.items().to_vec();
+        let outcomes = if items.is_empty() {
+            Vec::new()
+        } else {
+            p.process(&mut tx, run, &items)
+                .await
+                .map_err(GroupFallback::Error)?
+        };
+        executed.push(Executed {
+            run,
+            tally: Tally::of(&items, &outcomes),
+            total: items.len() as i32,
+        });
+    }
+    let Some(statuses) = lifecycle::complete_group(&mut tx, &executed).await? else {
+        tx.rollback().await?;
+        return Err(GroupFallback::Lost);
+    };
+    tx.commit().await?;
+    Ok(statuses
+        .into_iter()
+        .zip(&executed)
+        .map(|(status, e)| (status, e.tally.processed() as u64))
+        .collect())
+}
+
+/// Keeps a group's leases alive until the group ends.
+async fn heartbeat_group(pool: PgPool, runs: Vec<ClaimedRun>, lease: Duration) {
+    let every = (lease / 3).min(Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(err) = lifecycle::heartbeat_group(&pool, &runs, lease).await {
+            tracing::warn!(error = %err, runs = runs.len(), "heartbeat of a group failed");
         }
     }
 }
@@ -443,20 +602,7 @@ async fn commit_batch(
         }
         Err(err) => return Err(err),
     };
-    let mut tally = Tally::default();
-    for (item, outcome) in items.iter().zip(&outcomes) {
-        match outcome {
-            ItemOutcome::Succeeded => tally.succeeded += 1,
-            ItemOutcome::Skipped(r) => {
-                tally.skipped += 1;
-                tally.entries.push(r.failure(Some(item), true));
-            }
-            ItemOutcome::Failed(r) => {
-                tally.failed += 1;
-                tally.entries.push(r.failure(Some(item), false));
-            }
-        }
-    }
+    let tally = Tally::of(items, &outcomes);
     let recorded = lifecycle::record_batch(&mut tx, run, tally, total, last, config.lease).await?;
     if recorded == Recorded::Lost {
         tx.rollback().await?;

@@ -98,6 +98,11 @@ impl Operation for BackupAddPolicies {
         }))
     }
 
+    fn planned_items(&self, scope: &Value) -> Option<i32> {
+        let ids = scope.get("policy_ids")?.as_array()?;
+        i32::try_from(ids.len()).ok()
+    }
+
     async fn prepare(
         &self,
         _pool: &PgPool,

@@ -84,6 +84,10 @@ impl Operation for InventorySync {
         }))
     }
 
+    fn planned_items(&self, scope: &Value) -> Option<i32> {
+        i32::try_from(scope.get("policy_count")?.as_u64()?).ok()
+    }
+
     async fn prepare(
         &self,
         pool: &PgPool,

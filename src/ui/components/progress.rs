@@ -6,6 +6,7 @@ use leptos::prelude::*;
 pub fn ProgressBar(counters: RunCounters, status: RunStatus) -> impl IntoView {
     let pct = counters.percent();
     let label = match counters.total_items {
+        Some(total) if status == RunStatus::Pending => format!("waiting to start · {total} items"),
         Some(total) => format!("{} of {total} items", counters.processed_items),
         None if status == RunStatus::Pending => "waiting to start".to_string(),
         None => format!("{} items", counters.processed_items),

@@ -1,0 +1,317 @@
+//! Small runs claimed and completed together: every run of a group ends
+//! exactly once, with its own audit entries, notifications and failures;
+//! nothing is lost when a worker dies between claim and completion, and a
+//! group that cannot complete as one falls back to one run at a time.
+
+use super::fault_tests::{blocked_batch, hold_backup_set, refuse_policies};
+use super::lifecycle::{self, ClaimLimits, Executed, Tally};
+use super::queue::start;
+use super::tests::{backup, fast_workers, fixture, Fx};
+use super::worker::WorkerPool;
+use crate::model::RunStatus;
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+
+/// Starts one tiny run per id (each adds one policy); returns their ids.
+async fn tiny_runs(pool: &PgPool, fx: &Fx, policy_ids: &[i64]) -> Vec<i64> {
+    let mut runs = Vec::new();
+    for id in policy_ids {
+        runs.push(start(pool, backup(fx, &[*id])).await.unwrap().run_id);
+    }
+    runs
+}
+
+async fn all_ended(pool: &PgPool, fx: &Fx) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let active: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM bulk_operation_runs WHERE tenant_id = $1 AND status IN ('pending', 'running')",
+        )
+        .bind(fx.tenant)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if active == 0 {
+            return;
+        }
+        assert!(Instant::now() < until, "{active} runs never ended");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Per run: (status, started audits, finished audits, recovered audits,
+/// queued notifications, completed notifications, completed notification's status).
+type Trail = (String, i64, i64, i64, i64, i64, Option<String>);
+
+async fn trails(pool: &PgPool, runs: &[i64]) -> Vec<Trail> {
+    sqlx::query_as(
+        "SELECT r.status, \
+                (SELECT count(*) FROM audit_logs a WHERE a.tenant_id = r.tenant_id AND a.subject_type = 'bulk_operation_run' \
+                   AND a.subject_id = r.id AND a.action = 'bulk_operation_run.started'), \
+                (SELECT count(*) FROM audit_logs a WHERE a.tenant_id = r.tenant_id AND a.subject_type = 'bulk_operation_run' \
+                   AND a.subject_id = r.id AND a.action = 'bulk_operation_run.finished'), \
+                (SELECT count(*) FROM audit_logs a WHERE a.tenant_id = r.tenant_id AND a.subject_type = 'bulk_operation_run' \
+                   AND a.subject_id = r.id AND a.action = 'bulk_operation_run.recovered'), \
+                (SELECT count(*) FROM notifications n WHERE n.tenant_id = r.tenant_id \
+                   AND (n.data->'run'->>'id')::bigint = r.id AND n.type = 'opshub.run_queued'), \
+                (SELECT count(*) FROM notifications n WHERE n.tenant_id = r.tenant_id \
+                   AND (n.data->'run'->>'id')::bigint = r.id AND n.type = 'opshub.run_completed'), \
+                (SELECT n.data->>'status' FROM notifications n WHERE n.tenant_id = r.tenant_id \
+                   AND (n.data->'run'->>'id')::bigint = r.id AND n.type = 'opshub.run_completed' LIMIT 1) \
+         FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, ord) \
+         JOIN bulk_operation_runs r ON r.id = u.id ORDER BY u.ord",
+    )
+    .bind(runs)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn scalar(pool: &PgPool, sql: &str, tenant: i64) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(tenant)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_group_completion_writes_each_runs_audit_entries_and_notifications_exactly_once(
+    pool: PgPool,
+) {
+    let fx = fixture(&pool, "acme", 60).await;
+    // The first policy is in the set already: its run skips it.
+    sqlx::query(
+        "INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, snapshot, settings_hash) \
+         SELECT tenant_id, $2, id, external_id, display_name, '{}'::jsonb, settings_hash FROM policies WHERE id = $1",
+    )
+    .bind(fx.policies[0])
+    .bind(fx.backup_set)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut ids = fx.policies.clone();
+    ids.extend([9_000_001, 9_000_002, 9_000_003]); // unknown: those runs fail
+    let runs = tiny_runs(&pool, &fx, &ids).await;
+
+    let workers = WorkerPool::spawn(pool.clone(), fast_workers());
+    all_ended(&pool, &fx).await;
+    workers.shutdown().await;
+
+    for (i, t) in trails(&pool, &runs).await.into_iter().enumerate() {
+        let expected = match i {
+            0 => "completed", // skipped only
+            60.. => "failed", // not found
+            _ => "completed",
+        };
+        assert_eq!(
+            t,
+            (expected.into(), 1, 1, 0, 1, 1, Some(expected.into())),
+            "run #{i}"
+        );
+    }
+    // They were completed in groups: runs of one group end in one
+    // transaction, at one time.
+    let ends = scalar(
+        &pool,
+        "SELECT count(DISTINCT finished_at) FROM bulk_operation_runs WHERE tenant_id = $1",
+        fx.tenant,
+    )
+    .await;
+    assert!(ends < runs.len() as i64 / 4, "{ends} distinct ends");
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        60
+    );
+    // Counters and failures are each run's own.
+    let rows: Vec<(i32, i32, i32, i32, i64)> = sqlx::query_as(
+        "SELECT r.total_items, r.succeeded, r.failed, r.skipped, \
+                (SELECT count(*) FROM bulk_operation_run_failures f WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id) \
+         FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, ord) JOIN bulk_operation_runs r ON r.id = u.id ORDER BY u.ord",
+    )
+    .bind(&runs)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows[0], (1, 0, 0, 1, 1));
+    assert_eq!(rows[1], (1, 1, 0, 0, 0));
+    assert_eq!(rows[62], (1, 0, 1, 0, 1));
+}
+
+#[sqlx::test]
+async fn a_kill_between_claim_and_completion_loses_nothing(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 40).await;
+    let runs = tiny_runs(&pool, &fx, &fx.policies).await;
+
+    // A worker claims them all as groups, begins the group's transaction
+    // (held up by a lock) and dies before it commits.
+    let holder = hold_backup_set(&pool, &fx).await;
+    let workers = WorkerPool::spawn(pool.clone(), fast_workers());
+    blocked_batch(&pool).await;
+    workers.kill();
+    drop(holder);
+    // Its claims expire as a dead worker's do.
+    sqlx::query(
+        "UPDATE bulk_operation_runs SET lease_expires_at = now() - interval '1 second' \
+         WHERE tenant_id = $1 AND status = 'running'",
+    )
+    .bind(fx.tenant)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let claimed = scalar(
+        &pool,
+        "SELECT count(*) FROM bulk_operation_runs WHERE tenant_id = $1 AND attempts = 1",
+        fx.tenant,
+    )
+    .await;
+    assert!(claimed > 1, "the dead worker claimed a group: {claimed}");
+
+    let workers = WorkerPool::spawn(pool.clone(), fast_workers());
+    all_ended(&pool, &fx).await;
+    workers.shutdown().await;
+    for (i, t) in trails(&pool, &runs).await.into_iter().enumerate() {
+        let (status, started, finished, recovered, queued, completed, _) = t;
+        assert_eq!(
+            (status.as_str(), started, finished, queued, completed),
+            ("completed", 1, 1, 1, 1),
+            "run #{i}"
+        );
+        assert!(recovered <= 1, "run #{i} recovered {recovered} times");
+    }
+    // Each policy was copied once, and counted once.
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        40
+    );
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT sum(succeeded) FROM bulk_operation_runs WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        40
+    );
+}
+
+#[sqlx::test]
+async fn a_group_that_cannot_commit_falls_back_and_each_run_ends_once(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 30).await;
+    refuse_policies(&pool, &fx.policies[7..8]).await;
+    let runs = tiny_runs(&pool, &fx, &fx.policies).await;
+    let workers = WorkerPool::spawn(pool.clone(), fast_workers());
+    all_ended(&pool, &fx).await;
+    workers.shutdown().await;
+    for (i, t) in trails(&pool, &runs).await.into_iter().enumerate() {
+        let expected = if i == 7 { "failed" } else { "completed" };
+        assert_eq!(
+            t,
+            (expected.into(), 1, 1, 0, 1, 1, Some(expected.into())),
+            "run #{i}"
+        );
+    }
+    // Never retried: one attempt each.
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT max(attempts)::bigint FROM bulk_operation_runs WHERE tenant_id = $1",
+            fx.tenant
+        )
+        .await,
+        1
+    );
+    let code: String = sqlx::query_scalar(
+        "SELECT reason_code FROM bulk_operation_run_failures WHERE tenant_id = $1 AND run_id = $2",
+    )
+    .bind(fx.tenant)
+    .bind(runs[7])
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(code, "item_rejected");
+}
+
+#[sqlx::test]
+async fn a_group_completion_writes_nothing_when_one_claim_no_longer_holds(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 3).await;
+    let runs = tiny_runs(&pool, &fx, &fx.policies).await;
+    let limits = ClaimLimits {
+        slots: 1,
+        small_items: 64,
+        group: 32,
+        ..super::tests::limits(1)
+    };
+    let claimed = lifecycle::claim(&pool, "test", limits).await.unwrap();
+    assert_eq!(claimed.len(), 3, "small runs share one slot");
+    let executed = |claimed: &[super::operation::ClaimedRun]| -> Vec<Tally> {
+        claimed
+            .iter()
+            .map(|_| Tally {
+                succeeded: 1,
+                ..Tally::default()
+            })
+            .collect()
+    };
+
+    // Another worker took the second run over.
+    sqlx::query("UPDATE bulk_operation_runs SET lease_owner = 'other/1' WHERE id = $1")
+        .bind(claimed[1].id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let group: Vec<Executed> = claimed
+        .iter()
+        .zip(executed(&claimed))
+        .map(|(run, tally)| Executed {
+            run,
+            tally,
+            total: 1,
+        })
+        .collect();
+    let ended = lifecycle::complete_group(&mut tx, &group).await.unwrap();
+    assert_eq!(ended, None);
+    tx.rollback().await.unwrap();
+    let still_running = scalar(
+        &pool,
+        "SELECT count(*) FROM bulk_operation_runs WHERE tenant_id = $1 AND status = 'running'",
+        fx.tenant,
+    )
+    .await;
+    assert_eq!(still_running, 3);
+
+    // Without the stolen one, the other two end, each once.
+    let mut tx = pool.begin().await.unwrap();
+    let mine = [&group[0], &group[2]].map(|e| Executed {
+        run: e.run,
+        tally: Tally {
+            succeeded: 1,
+            ..Tally::default()
+        },
+        total: 1,
+    });
+    let ended = lifecycle::complete_group(&mut tx, &mine).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        ended,
+        Some(vec![RunStatus::Completed, RunStatus::Completed])
+    );
+    let t = trails(&pool, &runs).await;
+    assert_eq!(
+        t[0],
+        ("completed".into(), 1, 1, 0, 1, 1, Some("completed".into()))
+    );
+    assert_eq!(t[1], ("running".into(), 1, 0, 0, 1, 0, None));
+    assert_eq!(t[2].0, "completed");
+}
