@@ -141,17 +141,16 @@ mod cli {
 
     #[derive(Subcommand)]
     enum BenchPart {
-        /// Tiny runs per second, and items per second of one large run.
+        /// The run engine measured like the peer job queues: tiny runs
+        /// (starts, burn, end to end), items per second, start-to-claim
+        /// latency, scale-out over worker processes, cost per run.
+        #[command(args_override_self = true)]
         Engine {
-            /// Tiny runs to start and complete.
-            #[arg(long, default_value_t = 10_000)]
-            runs: usize,
-            /// Items of the large run.
-            #[arg(long, default_value_t = 100_000)]
-            items: usize,
-            /// Worker concurrency.
-            #[arg(long, default_value_t = 4)]
-            concurrency: usize,
+            #[command(flatten)]
+            opts: opshub::bench::EngineBench,
+            /// Also write the Markdown report to this file.
+            #[arg(long)]
+            report: Option<std::path::PathBuf>,
         },
         /// Latency of the runs list and the bell over HTTP, against a long
         /// history loaded into tenants of its own.
@@ -390,28 +389,16 @@ mod cli {
                 .await?;
             }
             Command::Bench {
-                part:
-                    BenchPart::Engine {
-                        runs,
-                        items,
-                        concurrency,
-                    },
+                part: BenchPart::Engine { mut opts, report },
             } => {
                 opshub::db::migrate(&pool).await?;
-                anyhow::ensure!(
-                    runs >= 1 && items >= 1,
-                    "--runs and --items must be at least 1"
-                );
-                anyhow::ensure!(
-                    items <= 100_000,
-                    "--items is at most 100000 (one run's limit)"
-                );
-                let opts = opshub::bench::EngineBench {
-                    tiny_runs: runs,
-                    items,
-                    concurrency: concurrency.max(1),
-                };
-                println!("{}", opshub::bench::run_engine(&pool, opts).await?);
+                opts.database_url = url.to_string();
+                let markdown = opshub::bench::run_engine(&pool, opts).await?;
+                if let Some(path) = report {
+                    std::fs::write(&path, &markdown)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                println!("{markdown}");
             }
             Command::Bench {
                 part:
