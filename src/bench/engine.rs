@@ -1,5 +1,5 @@
 //! `opshub bench engine`: what the run engine sustains on a real Postgres,
-//! measured like the peer job queues of `../shared/peer-bench` (issue 11).
+//! measured like the peer job queues it is compared with.
 //!
 //! A *tiny run* is a `backup_set.add_policies` of one policy: start → claim
 //! → complete, with its audit entries (started, finished), its two

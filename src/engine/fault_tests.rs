@@ -82,7 +82,7 @@ pub(super) async fn blocked_batch(pool: &PgPool) -> i32 {
     let until = Instant::now() + Duration::from_secs(20);
     loop {
         let pid: Option<i32> = sqlx::query_scalar(
-            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() \
              AND query LIKE '%INSERT INTO backup_items%' LIMIT 1",
         )
         .fetch_optional(pool)

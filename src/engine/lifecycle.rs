@@ -33,6 +33,37 @@ pub struct Started {
     pub deduplicated: bool,
 }
 
+/// `NOTIFY`s to send once the transaction that wrote what they announce has
+/// committed (see [`open`]).
+#[derive(Debug, Default)]
+#[must_use = "announce them after the commit"]
+pub struct AfterCommit {
+    channels: Vec<&'static str>,
+    payloads: Vec<String>,
+}
+
+impl AfterCommit {
+    fn push(&mut self, channel: &'static str, payload: String) {
+        self.channels.push(channel);
+        self.payloads.push(payload);
+    }
+
+    /// Sends them, in one statement. Run it after the commit: a failure here
+    /// loses only a wake-up (workers poll) and a live update (open pages
+    /// resync when their stream reconnects).
+    pub async fn send(self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        if self.channels.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT count(pg_notify(c, p)) FROM unnest($1::text[], $2::text[]) AS a(c, p)")
+            .bind(&self.channels)
+            .bind(&self.payloads)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cancelled {
     /// A pending run, aborted at once.
@@ -56,9 +87,16 @@ pub struct Opening<'a> {
 /// Creates a pending run for `key`, or joins the active run with that key.
 /// Both are audited with the caller as actor. Runs inside the caller's
 /// transaction, which has validated the request. A new run is written in one
-/// statement: the run, its audit entry, the initiator's notification and
-/// the live events.
-pub async fn open(tx: &mut PgConnection, o: &Opening<'_>) -> Result<Started, StartError> {
+/// statement: the run, its audit entry and the initiator's notification.
+///
+/// Its live events (queued, the new notification, the workers' wake-up) are
+/// returned to be sent after the commit: Postgres serializes the commits of
+/// transactions that `NOTIFY`, their disk flush included, which would queue
+/// concurrent starts one behind the other.
+pub async fn open(
+    tx: &mut PgConnection,
+    o: &Opening<'_>,
+) -> Result<(Started, AfterCommit), StartError> {
     let (tenant_id, user_id, kind, key) = (o.tenant.id, o.user_id, o.kind, o.key);
     let notice = RunNotice {
         tenant_id,
@@ -74,11 +112,6 @@ pub async fn open(tx: &mut PgConnection, o: &Opening<'_>) -> Result<Started, Sta
         },
         failures: &[],
     };
-    let queued = event_json(&RunEvent::new(tenant_id, o.run_id, RunEventKind::Queued));
-    let for_initiator = event_json(&RunEvent {
-        user_id: Some(user_id),
-        ..RunEvent::new(tenant_id, o.run_id, RunEventKind::Notification)
-    });
     // A concurrent insert that commits while we wait makes ours a no-op that
     // our snapshot cannot see yet: the next statement (a fresh snapshot)
     // finds it. If that run finished meanwhile, try the insert again.
@@ -97,9 +130,7 @@ pub async fn open(tx: &mut PgConnection, o: &Opening<'_>) -> Result<Started, Sta
              notice AS ( \
                  INSERT INTO notifications (tenant_id, id, type, notifiable_type, notifiable_id, data) \
                  SELECT tenant_id, gen_random_uuid(), $11, 'user', user_id, $12 FROM run) \
-             SELECT id FROM run \
-             WHERE pg_notify($13, $14) IS NOT NULL AND pg_notify($13, $15) IS NOT NULL \
-               AND pg_notify($16, id::text) IS NOT NULL",
+             SELECT id FROM run",
         )
         .bind(tenant_id)
         .bind(o.run_id)
@@ -113,17 +144,25 @@ pub async fn open(tx: &mut PgConnection, o: &Opening<'_>) -> Result<Started, Sta
         .bind(json!({"operation": kind.key()}))
         .bind(notice.notification_type())
         .bind(notice.payload())
-        .bind(EVENTS_CHANNEL)
-        .bind(&queued)
-        .bind(&for_initiator)
-        .bind(QUEUE_CHANNEL)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(run_id) = inserted {
-            return Ok(Started {
-                run_id,
-                deduplicated: false,
-            });
+            let mut after = AfterCommit::default();
+            let queued = RunEvent::new(tenant_id, run_id, RunEventKind::Queued);
+            let for_initiator = RunEvent {
+                user_id: Some(user_id),
+                ..RunEvent::new(tenant_id, run_id, RunEventKind::Notification)
+            };
+            after.push(EVENTS_CHANNEL, event_json(&queued));
+            after.push(EVENTS_CHANNEL, event_json(&for_initiator));
+            after.push(QUEUE_CHANNEL, run_id.to_string());
+            return Ok((
+                Started {
+                    run_id,
+                    deduplicated: false,
+                },
+                after,
+            ));
         }
         let existing: Option<i64> = sqlx::query_scalar(
             "UPDATE bulk_operation_runs SET deduplicated_starts = deduplicated_starts + 1 \
@@ -144,10 +183,13 @@ pub async fn open(tx: &mut PgConnection, o: &Opening<'_>) -> Result<Started, Sta
             )
             .await?;
             announce_run(tx, tenant_id, run_id, RunEventKind::Deduplicated).await?;
-            return Ok(Started {
-                run_id,
-                deduplicated: true,
-            });
+            return Ok((
+                Started {
+                    run_id,
+                    deduplicated: true,
+                },
+                AfterCommit::default(),
+            ));
         }
     }
     Err(StartError::Conflict(

@@ -123,8 +123,11 @@ pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, StartErr
         scope: &scope,
         planned_items: op.planned_items(&scope),
     };
-    let started = lifecycle::open(&mut tx, &opening).await?;
+    let (started, announcements) = lifecycle::open(&mut tx, &opening).await?;
     tx.commit().await?;
+    if let Err(err) = announcements.send(pool).await {
+        tracing::warn!(run_id = started.run_id, error = %err, "could not announce a new run; workers find it by polling");
+    }
     if started.deduplicated {
         metrics::run_deduplicated(req.kind);
     } else {

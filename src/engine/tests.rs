@@ -92,6 +92,7 @@ pub(super) fn fast_workers() -> WorkerConfig {
         tenant_concurrency: None,
         small_run_items: 64,
         group_size: 32,
+        claim_cooldown: Duration::from_millis(5),
     }
 }
 

@@ -52,6 +52,10 @@ pub struct WorkerConfig {
     pub small_run_items: i32,
     /// Small runs per group (and per slot).
     pub group_size: usize,
+    /// Least time between two claims of this process: while runs arrive one
+    /// by one, they are claimed (and completed) a few at a time rather than
+    /// each on its own. An idle worker claims at once.
+    pub claim_cooldown: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -68,6 +72,7 @@ impl Default for WorkerConfig {
             tenant_concurrency: None,
             small_run_items: 64,
             group_size: 32,
+            claim_cooldown: Duration::from_millis(5),
         }
     }
 }
@@ -118,6 +123,7 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let in_flight: InFlight = Arc::default();
     let mut tasks = JoinSet::new();
+    let mut last_claim: Option<Instant> = None;
     tracing::info!(worker = %worker_id, concurrency = config.concurrency, "workers started");
     loop {
         let first = tokio::select! {
@@ -129,13 +135,21 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
         while let Ok(p) = slots.clone().try_acquire_owned() {
             permits.push(p);
         }
+        if let Some(wait) = last_claim.and_then(|t| config.claim_cooldown.checked_sub(t.elapsed()))
+        {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {},
+                _ = token.cancelled() => break,
+            }
+        }
         let claim_started = Instant::now();
+        last_claim = Some(claim_started);
         let claimed = lifecycle::claim(
             &pool,
             &worker_id,
             ClaimLimits {
                 slots: permits.len() as i64,
-                small_items: config.small_run_items,
+                small_items: small_limit(&config) as i32,
                 group: config.group_size.max(1) as i64,
                 lease: config.lease,
                 tenant_concurrency: config.tenant_concurrency,
@@ -158,6 +172,8 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                     .map(|run| vec![run])
                     .chain(groups)
                     .collect::<Vec<_>>();
+                // A group is executed as one (a run alone on the one-by-one
+                // path), holding one slot.
                 for runs in work {
                     for run in runs.iter().filter(|r| r.recovered) {
                         metrics::run_recovered(run.kind);
@@ -187,11 +203,12 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                         async move {
                             let leases: Vec<String> =
                                 runs.iter().map(|r| r.lease.clone()).collect();
-                            if runs.len() == 1 {
-                                let run = runs.into_iter().next().expect("one run");
-                                execute(&pool, &config, &token, run).await;
-                            } else {
+                            if is_small(&config, &runs[0]) {
                                 execute_group(&pool, &config, &token, runs).await;
+                            } else {
+                                for run in runs {
+                                    execute(&pool, &config, &token, run).await;
+                                }
                             }
                             let mut held = in_flight.lock().expect("in-flight runs");
                             for lease in &leases {
@@ -283,7 +300,14 @@ fn is_small(config: &WorkerConfig, run: &ClaimedRun) -> bool {
         && !run.cancel_requested
         && run.processed_items == 0
         && run.attempts <= config.max_attempts
-        && run.total_items.is_some_and(|n| n <= config.small_run_items)
+        && run
+            .total_items
+            .is_some_and(|n| n as usize <= small_limit(config))
+}
+
+/// Most items of a small run: one batch's worth at most.
+fn small_limit(config: &WorkerConfig) -> usize {
+    (config.small_run_items.max(0) as usize).min(config.max_batch)
 }
 
 /// Executes small runs together: every item of every run in one
@@ -307,12 +331,19 @@ async fn execute_group(
                 metrics::run_finished(run.kind, status);
             }
         }
-        Err(fallback) => {
-            if let GroupFallback::Error(err) = &fallback {
-                tracing::warn!(error = ?err, runs = runs.len(), "a group of runs failed; executing them one by one");
-            } else {
-                tracing::debug!(reason = ?fallback, runs = runs.len(), "executing a group's runs one by one");
+        Err(GroupFallback::Error(RunError::Transient(err))) => {
+            // As for one run: each is retried after a backoff.
+            tracing::warn!(error = %err, runs = runs.len(), "a group of runs failed");
+            drop(heartbeat);
+            for run in &runs {
+                conclude(pool, run, after_transient(config, run, &err)).await;
             }
+            return;
+        }
+        Err(fallback) => {
+            // A refused item, a fatal scope, a larger run, a lost claim: the
+            // one-by-one path deals with each.
+            tracing::debug!(reason = ?fallback, runs = runs.len(), "executing a group's runs one by one");
             drop(heartbeat);
             for run in runs {
                 execute(pool, config, token, run).await;
@@ -352,7 +383,7 @@ async fn run_group(
             .prepare(pool, run)
             .await
             .map_err(GroupFallback::Error)?;
-        if p.items().len() > config.small_run_items.max(0) as usize {
+        if p.items().len() > small_limit(config) {
             return Err(GroupFallback::TooLarge);
         }
         prepared.push(p);
@@ -437,19 +468,31 @@ async fn execute(pool: &PgPool, config: &WorkerConfig, token: &CancellationToken
         }
     };
     drop(heartbeat);
+    conclude(pool, &run, ending).await;
+}
+
+/// Writes how a run's execution ended for this worker.
+async fn conclude(pool: &PgPool, run: &ClaimedRun, ending: Ending) {
     match ending {
-        Ending::Finish(outcome) => match lifecycle::finish(pool, &run, outcome).await {
+        Ending::Finish(outcome) => match lifecycle::finish(pool, run, outcome).await {
             Ok(Some(status)) => {
                 metrics::run_finished(run.kind, status);
-                tracing::info!(status = status.as_str(), "run finished");
+                tracing::info!(
+                    run_id = run.id,
+                    tenant_id = run.tenant_id,
+                    status = status.as_str(),
+                    "run finished"
+                );
             }
             Ok(None) => {}
             Err(err) => tracing::warn!(
+                run_id = run.id,
+                tenant_id = run.tenant_id,
                 error = %err,
                 "could not record the run's end; its lease will expire and it will be recovered"
             ),
         },
-        Ending::Release(why) => release(pool, &run, why).await,
+        Ending::Release(why) => release(pool, run, why).await,
         Ending::Lost | Ending::Done => {}
     }
 }
@@ -460,23 +503,9 @@ async fn execute(pool: &PgPool, config: &WorkerConfig, token: &CancellationToken
 fn on_error(config: &WorkerConfig, run: &ClaimedRun, err: RunError, doing: &str) -> Ending {
     match err {
         RunError::Fatal(reason) => Ending::Finish(Outcome::Fatal(reason)),
-        RunError::Transient(err) if run.attempts >= config.max_attempts => {
-            tracing::warn!(error = %err, attempts = run.attempts, "{doing} failed; no attempts left");
-            Ending::Finish(Outcome::Fatal(Reason::new(
-                "storage_unavailable",
-                &format!(
-                    "Storage kept failing; gave up after {} attempts ({}).",
-                    run.attempts,
-                    describe_error(&err)
-                ),
-            )))
-        }
         RunError::Transient(err) => {
-            tracing::warn!(error = %err, attempt = run.attempts, "{doing} failed; releasing the run for a retry");
-            Ending::Release(Release::Transient {
-                error: describe_error(&err),
-                backoff: config.retry_backoff,
-            })
+            tracing::warn!(error = %err, attempt = run.attempts, "{doing} failed");
+            after_transient(config, run, &err)
         }
         RunError::Permanent(err) => {
             tracing::warn!(error = %err, "{doing} failed permanently; the run fails");
@@ -486,6 +515,26 @@ fn on_error(config: &WorkerConfig, run: &ClaimedRun, err: RunError, doing: &str)
                 &format!("The operation could not go on ({}).", describe_error(&err)),
             )))
         }
+    }
+}
+
+/// After a transient error: a retry after a backoff, or the run's end once
+/// its attempts are used up.
+fn after_transient(config: &WorkerConfig, run: &ClaimedRun, err: &sqlx::Error) -> Ending {
+    if run.attempts >= config.max_attempts {
+        Ending::Finish(Outcome::Fatal(Reason::new(
+            "storage_unavailable",
+            &format!(
+                "Storage kept failing; gave up after {} attempts ({}).",
+                run.attempts,
+                describe_error(err)
+            ),
+        )))
+    } else {
+        Ending::Release(Release::Transient {
+            error: describe_error(err),
+            backoff: config.retry_backoff,
+        })
     }
 }
 

@@ -161,38 +161,45 @@ impl PreparedRun for Prepared {
         let ids: Vec<i64> = items.iter().filter_map(|s| s.parse().ok()).collect();
         // One statement per batch: copy the policies that exist and are not
         // in the set yet; report for each id whether it exists and was copied.
+        // One statement per batch: copy the policies that exist and are not
+        // in the set yet; answer which ids exist and which were copied (as
+        // two lists: a join of the two would be planned for a handful of
+        // rows and turn quadratic on a large batch).
         let sql = format!(
             "WITH wanted AS (SELECT DISTINCT unnest($3::bigint[]) AS policy_id), \
+             found AS MATERIALIZED ( \
+                 SELECT p.* FROM policies p JOIN wanted w ON w.policy_id = p.id WHERE p.tenant_id = $1), \
              copied AS ( \
                  INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, \
                                            snapshot, assignments, settings_hash) \
                  SELECT p.tenant_id, $2, p.id, p.external_id, p.display_name, \
                         {POLICY_SNAPSHOT_SQL}, \
                         CASE WHEN $4 THEN p.assignments END, p.settings_hash \
-                 FROM policies p JOIN wanted w ON w.policy_id = p.id \
-                 WHERE p.tenant_id = $1 \
+                 FROM found p \
                  ON CONFLICT (tenant_id, backup_set_id, policy_id) DO NOTHING \
                  RETURNING policy_id) \
-             SELECT w.policy_id, p.id IS NOT NULL, c.policy_id IS NOT NULL \
-             FROM wanted w \
-             LEFT JOIN policies p ON p.tenant_id = $1 AND p.id = w.policy_id \
-             LEFT JOIN copied c ON c.policy_id = w.policy_id",
+             SELECT coalesce((SELECT array_agg(id) FROM found), '{{}}'), \
+                    coalesce((SELECT array_agg(policy_id) FROM copied), '{{}}')",
         );
-        let rows: Vec<(i64, bool, bool)> = sqlx::query_as(&sql)
+        let (found, copied): (Vec<i64>, Vec<i64>) = sqlx::query_as(&sql)
             .bind(run.tenant_id)
             .bind(self.backup_set_id)
             .bind(&ids)
             .bind(self.include_assignments)
-            .fetch_all(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
-        let by_id: HashMap<i64, (bool, bool)> =
-            rows.into_iter().map(|(id, e, c)| (id, (e, c))).collect();
+        let copied: HashSet<i64> = copied.into_iter().collect();
+        // Ids not found name no policy of this tenant.
+        let by_id: HashMap<i64, bool> = found
+            .into_iter()
+            .map(|id| (id, copied.contains(&id)))
+            .collect();
         Ok(items
             .iter()
             .map(
                 |item| match item.parse::<i64>().ok().and_then(|id| by_id.get(&id)) {
-                    Some((true, true)) => ItemOutcome::Succeeded,
-                    Some((true, false)) => ItemOutcome::Skipped(Reason::new(
+                    Some(true) => ItemOutcome::Succeeded,
+                    Some(false) => ItemOutcome::Skipped(Reason::new(
                         "already_in_backup_set",
                         "The policy is already in this backup set.",
                     )),

@@ -17,7 +17,7 @@ use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 
 /// Most policies one snapshot may hold.
-pub const MAX_POLICIES: usize = 50_000;
+pub const MAX_POLICIES: usize = 100_000;
 
 pub struct InventorySync;
 
