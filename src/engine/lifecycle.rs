@@ -332,7 +332,7 @@ pub async fn claim(
         "WITH RECURSIVE stale AS ( \
              SELECT r.tenant_id, r.id, r.lease_owner IS NOT NULL AS lost FROM bulk_operation_runs r \
              WHERE r.status = 'running' AND r.lease_expires_at < now() \
-               AND r.resource || '.' || r.action = ANY($5) \
+               AND r.resource || '.' || r.action = ANY($4) \
              ORDER BY r.lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
          waiting AS ( \
              (SELECT tenant_id FROM bulk_operation_runs WHERE status = 'pending' ORDER BY tenant_id LIMIT 1) \
@@ -342,7 +342,7 @@ pub async fn claim(
              FROM waiting t WHERE t.tenant_id IS NOT NULL), \
          candidates AS ( \
              SELECT c.tenant_id, c.id, c.created_at, c.rn + busy.n AS score, \
-                    CASE WHEN c.total_items <= $9 THEN 1.0 / $10 ELSE 1.0 END AS cost \
+                    CASE WHEN c.total_items <= $7 THEN 1.0 / $8 ELSE 1.0 END AS cost \
              FROM waiting t \
              CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM bulk_operation_runs b \
                                  WHERE b.tenant_id = t.tenant_id AND b.status = 'running') busy \
@@ -351,17 +351,17 @@ pub async fn claim(
                         row_number() OVER (ORDER BY r.created_at, r.id)::int AS rn \
                  FROM bulk_operation_runs r \
                  WHERE r.tenant_id = t.tenant_id AND r.status = 'pending' \
-                   AND r.resource || '.' || r.action = ANY($5) \
-                 ORDER BY r.created_at, r.id LIMIT $11) c \
+                   AND r.resource || '.' || r.action = ANY($4) \
+                 ORDER BY r.created_at, r.id LIMIT $9) c \
              WHERE t.tenant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stale) \
-               AND ($6::int IS NULL OR c.rn + busy.n <= $6)), \
+               AND ($5::int IS NULL OR c.rn + busy.n <= $5)), \
          ranked AS ( \
              SELECT c.*, sum(c.cost) OVER (ORDER BY c.score, c.created_at, c.id) AS slots_used FROM candidates c), \
          pending AS ( \
              SELECT r.tenant_id, r.id, false AS lost \
              FROM bulk_operation_runs r JOIN ranked c ON c.tenant_id = r.tenant_id AND c.id = r.id \
              WHERE r.status = 'pending' AND c.slots_used <= $3 + 1e-9 \
-             ORDER BY c.score, c.created_at, c.id LIMIT $11 FOR UPDATE OF r SKIP LOCKED), \
+             ORDER BY c.score, c.created_at, c.id LIMIT $9 FOR UPDATE OF r SKIP LOCKED), \
          pick AS (SELECT * FROM stale UNION ALL SELECT * FROM pending), \
          claimed AS ( \
              UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \
@@ -374,24 +374,30 @@ pub async fn claim(
                        pick.lost AS recovered), \
          recovered AS ( \
              INSERT INTO audit_logs (tenant_id, action, subject_type, subject_id, metadata) \
-             SELECT tenant_id, $7, 'bulk_operation_run', id, jsonb_build_object('attempt', attempts) \
+             SELECT tenant_id, $6, 'bulk_operation_run', id, jsonb_build_object('attempt', attempts) \
              FROM claimed WHERE recovered) \
-         SELECT c.*, t.slug AS tenant_slug, t.name AS tenant_name FROM claimed c JOIN tenants t ON t.id = c.tenant_id \
-         WHERE pg_notify($4, json_build_object('tenant_id', c.tenant_id, 'run_id', c.id, 'event', $8::text)::text) IS NOT NULL",
+         SELECT c.*, t.slug AS tenant_slug, t.name AS tenant_name FROM claimed c JOIN tenants t ON t.id = c.tenant_id",
     )
     .bind(worker)
     .bind(limits.lease.as_secs_f64())
     .bind(limits.slots.max(1))
-    .bind(EVENTS_CHANNEL)
     .bind(&kinds)
     .bind(limits.tenant_concurrency)
     .bind(RunAuditAction::Recovered.as_str())
-    .bind(RunEventKind::Started.as_str())
     .bind(limits.small_items)
     .bind(limits.group.max(1) as f64)
     .bind(limits.most())
     .fetch_all(pool)
     .await?;
+    // Announced after the claim committed (see `open`).
+    let mut started = AfterCommit::default();
+    for r in &rows {
+        let event = RunEvent::new(r.tenant_id, r.id, RunEventKind::Started);
+        started.push(EVENTS_CHANNEL, event_json(&event));
+    }
+    if let Err(err) = started.send(pool).await {
+        tracing::warn!(error = %err, runs = rows.len(), "could not announce claimed runs");
+    }
     Ok(rows
         .into_iter()
         .filter_map(|r| {
@@ -563,12 +569,13 @@ pub struct Executed<'a> {
 /// Ends a group of freshly claimed runs whose items were all processed in
 /// `tx`: each run's failures, counters and final status, its audit entry,
 /// the initiator's notification and the live events, in one statement for
-/// the whole group. Returns each run's final status, or `None` when a claim
-/// of the group no longer holds: then roll `tx` back.
+/// the whole group. Returns each run's final status and the live events to
+/// send once `tx` committed (see [`open`]), or `None` when a claim of the
+/// group no longer holds: then roll `tx` back.
 pub async fn complete_group(
     tx: &mut PgConnection,
     group: &[Executed<'_>],
-) -> Result<Option<Vec<RunStatus>>, sqlx::Error> {
+) -> Result<Option<(Vec<RunStatus>, AfterCommit)>, sqlx::Error> {
     let mut tenants = Vec::with_capacity(group.len());
     let mut ids = Vec::with_capacity(group.len());
     let mut leases = Vec::with_capacity(group.len());
@@ -576,8 +583,7 @@ pub async fn complete_group(
     let mut counts: [Vec<i32>; 3] = Default::default();
     let mut statuses = Vec::with_capacity(group.len());
     let mut notices = Vec::with_capacity(group.len());
-    let mut finished_events = Vec::with_capacity(group.len());
-    let mut notice_events = Vec::with_capacity(group.len());
+    let mut events = AfterCommit::default();
     for Executed { run, tally, total } in group {
         debug_assert!(run.processed_items == 0 && !run.recovered);
         let counters = RunCounters {
@@ -612,21 +618,19 @@ pub async fn complete_group(
         counts[2].push(tally.skipped);
         statuses.push(status);
         notices.push(notice.payload());
-        finished_events.push(event_json(&RunEvent::new(
-            run.tenant_id,
-            run.id,
-            RunEventKind::Finished,
-        )));
-        notice_events.push(event_json(&RunEvent {
+        let finished = RunEvent::new(run.tenant_id, run.id, RunEventKind::Finished);
+        let for_initiator = RunEvent {
             user_id: Some(run.user_id),
             ..RunEvent::new(run.tenant_id, run.id, RunEventKind::Notification)
-        }));
+        };
+        events.push(EVENTS_CHANNEL, event_json(&finished));
+        events.push(EVENTS_CHANNEL, event_json(&for_initiator));
     }
     let ended: i64 = sqlx::query_scalar(
         "WITH g AS ( \
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::int[], $6::int[], $7::int[], \
-                                  $8::text[], $9::jsonb[], $10::text[], $11::text[]) \
-                 AS g(tenant_id, id, lease, total, succeeded, failed, skipped, status, notice, finished, noticed)), \
+                                  $8::text[], $9::jsonb[]) \
+                 AS g(tenant_id, id, lease, total, succeeded, failed, skipped, status, notice)), \
          ended AS ( \
              UPDATE bulk_operation_runs r SET status = g.status, finished_at = now(), lease_owner = NULL, \
                  lease_expires_at = NULL, total_items = g.total, \
@@ -636,18 +640,17 @@ pub async fn complete_group(
              FROM g WHERE r.tenant_id = g.tenant_id AND r.id = g.id AND r.lease_owner = g.lease \
                AND r.status = 'running' AND r.processed_items = 0 \
              RETURNING r.tenant_id, r.id, r.user_id, r.status, r.cancel_requested_at IS NOT NULL AS late_cancel, \
-                       g.notice, g.finished, g.noticed), \
+                       g.notice), \
          audit AS ( \
              INSERT INTO audit_logs (tenant_id, action, subject_type, subject_id, metadata) \
-             SELECT tenant_id, $12, 'bulk_operation_run', id, \
+             SELECT tenant_id, $10, 'bulk_operation_run', id, \
                     CASE WHEN late_cancel THEN jsonb_build_object('status', status, 'late_cancel', true) \
                          ELSE jsonb_build_object('status', status) END \
              FROM ended), \
          notice AS ( \
              INSERT INTO notifications (tenant_id, id, type, notifiable_type, notifiable_id, data) \
-             SELECT tenant_id, gen_random_uuid(), $13, 'user', user_id, notice FROM ended) \
-         SELECT count(*) FROM ended \
-         WHERE pg_notify($14, finished) IS NOT NULL AND pg_notify($14, noticed) IS NOT NULL",
+             SELECT tenant_id, gen_random_uuid(), $11, 'user', user_id, notice FROM ended) \
+         SELECT count(*) FROM ended",
     )
     .bind(&tenants)
     .bind(&ids)
@@ -658,14 +661,11 @@ pub async fn complete_group(
     .bind(&counts[2])
     .bind(statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>())
     .bind(&notices)
-    .bind(&finished_events)
-    .bind(&notice_events)
     .bind(RunAuditAction::Finished.as_str())
     .bind(crate::engine::notify::RUN_COMPLETED)
-    .bind(EVENTS_CHANNEL)
     .fetch_one(&mut *tx)
     .await?;
-    Ok((ended as usize == group.len()).then_some(statuses))
+    Ok((ended as usize == group.len()).then_some((statuses, events)))
 }
 
 /// How a run's execution ended.

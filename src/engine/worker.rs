@@ -405,11 +405,14 @@ async fn run_group(
             total: items.len() as i32,
         });
     }
-    let Some(statuses) = lifecycle::complete_group(&mut tx, &executed).await? else {
+    let Some((statuses, events)) = lifecycle::complete_group(&mut tx, &executed).await? else {
         tx.rollback().await?;
         return Err(GroupFallback::Lost);
     };
     tx.commit().await?;
+    if let Err(err) = events.send(pool).await {
+        tracing::warn!(error = %err, runs = runs.len(), "could not announce finished runs");
+    }
     Ok(statuses
         .into_iter()
         .zip(&executed)
