@@ -442,7 +442,9 @@ pub async fn heartbeat(
     .await
 }
 
-/// Keeps the leases of a group of runs alive, in one statement.
+/// Keeps the leases of a group of runs alive, in one statement. Rows the
+/// group's own transaction holds (it is ending them) are skipped, never
+/// waited for.
 pub async fn heartbeat_group(
     pool: &PgPool,
     runs: &[ClaimedRun],
@@ -452,9 +454,13 @@ pub async fn heartbeat_group(
     let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
     let leases: Vec<&str> = runs.iter().map(|r| r.lease.as_str()).collect();
     sqlx::query(
-        "UPDATE bulk_operation_runs r SET lease_expires_at = now() + make_interval(secs => $4), heartbeat_at = now() \
-         FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS g(tenant_id, id, lease) \
-         WHERE r.tenant_id = g.tenant_id AND r.id = g.id AND r.lease_owner = g.lease AND r.status = 'running'",
+        "WITH held AS ( \
+             SELECT r.tenant_id, r.id FROM bulk_operation_runs r \
+             JOIN unnest($1::bigint[], $2::bigint[], $3::text[]) AS g(tenant_id, id, lease) \
+               ON r.tenant_id = g.tenant_id AND r.id = g.id AND r.lease_owner = g.lease \
+             WHERE r.status = 'running' FOR UPDATE OF r SKIP LOCKED) \
+         UPDATE bulk_operation_runs r SET lease_expires_at = now() + make_interval(secs => $4), heartbeat_at = now() \
+         FROM held WHERE r.tenant_id = held.tenant_id AND r.id = held.id",
     )
     .bind(&tenants)
     .bind(&ids)
