@@ -327,7 +327,16 @@ mod cli {
                 let config = engine.config(workers);
                 let grace = config.shutdown_grace;
                 let stop = shutdown::on_signal();
-                let workers = (workers > 0).then(|| WorkerPool::spawn(pool.clone(), config));
+                let workers = if workers > 0 {
+                    let engine_pool = opshub::db::connect_engine(
+                        url,
+                        workers as u32 + opshub::engine::worker::SPARE_CONNECTIONS,
+                    )
+                    .await?;
+                    Some(WorkerPool::spawn(engine_pool, config))
+                } else {
+                    None
+                };
                 let state = AppState {
                     leptos_options: conf.leptos_options,
                     live: opshub::server::live::LiveHub::spawn(pool.clone()),
@@ -353,7 +362,9 @@ mod cli {
                 };
                 let stop = shutdown::on_signal();
                 let config = engine.config(concurrency.max(1));
-                shutdown::run_worker(pool, config, metrics, stop).await?;
+                let engine_pool = opshub::db::connect_engine(url, cli.db_max_connections).await?;
+                pool.close().await;
+                shutdown::run_worker(engine_pool, config, metrics, stop).await?;
             }
             Command::Start {
                 kind,

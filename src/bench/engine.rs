@@ -36,9 +36,6 @@ const STATS_SETTLE: Duration = Duration::from_secs(1);
 /// pause between them.
 const LATENCY_RUNS: usize = 200;
 const LATENCY_PAUSE: Duration = Duration::from_millis(20);
-/// Connections of a worker pool beyond one per run it executes (claim loop,
-/// LISTEN, heartbeats); also given to `opshub worker` processes.
-const WORKER_SPARE_CONNECTIONS: usize = 4;
 /// How long worker processes get to stop after SIGTERM (their default
 /// shutdown grace is 20 s).
 const PROCESS_STOP_WAIT: Duration = Duration::from_secs(30);
@@ -125,7 +122,7 @@ impl EngineBench {
     }
 
     fn worker_connections(&self) -> usize {
-        self.concurrency + WORKER_SPARE_CONNECTIONS
+        self.concurrency + crate::engine::worker::SPARE_CONNECTIONS as usize
     }
 }
 
@@ -539,7 +536,7 @@ impl Bench {
     }
 
     async fn spawn_workers(&self) -> anyhow::Result<Workers> {
-        let pool = crate::db::connect(
+        let pool = crate::db::connect_engine(
             &self.opts.database_url,
             self.opts.worker_connections() as u32,
         )

@@ -315,3 +315,82 @@ async fn a_group_completion_writes_nothing_when_one_claim_no_longer_holds(pool: 
     assert_eq!(t[1], ("running".into(), 1, 0, 0, 1, 0, None));
     assert_eq!(t[2].0, "completed");
 }
+
+#[sqlx::test]
+async fn runs_of_one_group_adding_the_same_policy_copy_it_once_for_the_first_of_them(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 3).await;
+    let (shared, own) = (fx.policies[0], fx.policies[1]);
+    let first = start(&pool, backup(&fx, &[shared])).await.unwrap().run_id;
+    let second = start(&pool, backup(&fx, &[shared, own]))
+        .await
+        .unwrap()
+        .run_id;
+    let foreign = fixture(&pool, "globex", 1).await.policies[0];
+    let third = start(&pool, backup(&fx, &[foreign])).await.unwrap().run_id;
+
+    let workers = WorkerPool::spawn(pool.clone(), fast_workers());
+    all_ended(&pool, &fx).await;
+    workers.shutdown().await;
+
+    let counters: Vec<(String, i32, i32, i32)> = sqlx::query_as(
+        "SELECT r.status, r.succeeded, r.skipped, r.failed FROM unnest($1::bigint[]) WITH ORDINALITY AS u(id, ord) \
+         JOIN bulk_operation_runs r ON r.id = u.id ORDER BY u.ord",
+    )
+    .bind([first, second, third])
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        counters,
+        vec![
+            ("completed".into(), 1, 0, 0),
+            ("completed".into(), 1, 1, 0),
+            ("failed".into(), 0, 0, 1)
+        ]
+    );
+    let ends = scalar(
+        &pool,
+        "SELECT count(DISTINCT finished_at) FROM bulk_operation_runs WHERE tenant_id = $1",
+        fx.tenant,
+    )
+    .await;
+    assert_eq!(ends, 1, "the three runs were completed as one group");
+    let copies = scalar(
+        &pool,
+        "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
+        fx.tenant,
+    )
+    .await;
+    assert_eq!(copies, 2, "the shared policy is in the set once");
+    let reasons: Vec<String> = sqlx::query_scalar(
+        "SELECT reason_code FROM bulk_operation_run_failures WHERE tenant_id = $1 ORDER BY run_id",
+    )
+    .bind(fx.tenant)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(reasons, ["already_in_backup_set", "policy_not_found"]);
+}
+
+#[sqlx::test]
+async fn a_claim_takes_the_oldest_runs_no_other_claim_holds(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 6).await;
+    let runs = tiny_runs(&pool, &fx, &fx.policies).await;
+    // Another worker's claim holds the two oldest runs.
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM bulk_operation_runs WHERE id = ANY($1) FOR UPDATE")
+        .bind(&runs[..2])
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let limits = ClaimLimits {
+        slots: 1,
+        small_items: 64,
+        group: 2,
+        ..super::tests::limits(1)
+    };
+    let claimed = lifecycle::claim(&pool, "test", limits).await.unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
+    assert_eq!(ids, runs[2..4], "the next two runs, not nothing");
+    other.rollback().await.unwrap();
+}

@@ -285,10 +285,14 @@ pub struct ClaimLimits {
     pub tenant_concurrency: Option<i32>,
 }
 
+/// Most runs one claim takes: a larger claim costs more than it saves, and
+/// leaves less of a backlog to the other worker processes.
+const MAX_CLAIM: i64 = 256;
+
 impl ClaimLimits {
     /// The most runs one claim returns.
     fn most(&self) -> i64 {
-        self.slots.max(1) * self.group.max(1)
+        (self.slots.max(1) * self.group.max(1)).min(MAX_CLAIM)
     }
 }
 
@@ -301,7 +305,10 @@ impl ClaimLimits {
 ///    pending runs offers its oldest, ranked by how many of the tenant's runs
 ///    would then be running, so a tenant's backlog never delays another
 ///    tenant's first run by more than one claim. They fill the free slots,
-///    small runs counting as a fraction of a slot.
+///    small runs counting as a fraction of a slot. The runs a tenant offers
+///    are the oldest no other claim holds at that moment (locked as they are
+///    read), so claims of several workers take different runs instead of
+///    all ranking the same ones and finding them taken.
 ///
 /// Sets this worker's lease on each, counts the attempt, audits recoveries
 /// and announces that the runs started.
@@ -340,28 +347,27 @@ pub async fn claim(
              SELECT (SELECT r.tenant_id FROM bulk_operation_runs r \
                      WHERE r.status = 'pending' AND r.tenant_id > t.tenant_id ORDER BY r.tenant_id LIMIT 1) \
              FROM waiting t WHERE t.tenant_id IS NOT NULL), \
-         candidates AS ( \
-             SELECT c.tenant_id, c.id, c.created_at, c.rn + busy.n AS score, \
-                    CASE WHEN c.total_items <= $7 THEN 1.0 / $8 ELSE 1.0 END AS cost \
-             FROM waiting t \
+         locked AS ( \
+             SELECT l.*, busy.n AS busy FROM waiting t \
              CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM bulk_operation_runs b \
                                  WHERE b.tenant_id = t.tenant_id AND b.status = 'running') busy \
              CROSS JOIN LATERAL ( \
-                 SELECT r.tenant_id, r.id, r.created_at, r.total_items, \
-                        row_number() OVER (ORDER BY r.created_at, r.id)::int AS rn \
-                 FROM bulk_operation_runs r \
+                 SELECT r.tenant_id, r.id, r.created_at, r.total_items FROM bulk_operation_runs r \
                  WHERE r.tenant_id = t.tenant_id AND r.status = 'pending' \
                    AND r.resource || '.' || r.action = ANY($4) \
-                 ORDER BY r.created_at, r.id LIMIT $9) c \
-             WHERE t.tenant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stale) \
-               AND ($5::int IS NULL OR c.rn + busy.n <= $5)), \
+                 ORDER BY r.created_at, r.id LIMIT $9 FOR UPDATE SKIP LOCKED) l \
+             WHERE t.tenant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stale)), \
+         candidates AS ( \
+             SELECT c.tenant_id, c.id, c.created_at, \
+                    row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.created_at, c.id)::int + c.busy AS score, \
+                    CASE WHEN c.total_items <= $7 THEN 1.0 / $8 ELSE 1.0 END AS cost \
+             FROM locked c), \
          ranked AS ( \
-             SELECT c.*, sum(c.cost) OVER (ORDER BY c.score, c.created_at, c.id) AS slots_used FROM candidates c), \
+             SELECT c.*, sum(c.cost) OVER (ORDER BY c.score, c.created_at, c.id) AS slots_used FROM candidates c \
+             WHERE $5::int IS NULL OR c.score <= $5), \
          pending AS ( \
-             SELECT r.tenant_id, r.id, false AS lost \
-             FROM bulk_operation_runs r JOIN ranked c ON c.tenant_id = r.tenant_id AND c.id = r.id \
-             WHERE r.status = 'pending' AND c.slots_used <= $3 + 1e-9 \
-             ORDER BY c.score, c.created_at, c.id LIMIT $9 FOR UPDATE OF r SKIP LOCKED), \
+             SELECT tenant_id, id, false AS lost FROM ranked WHERE slots_used <= $3 + 1e-9 \
+             ORDER BY score, created_at, id LIMIT $9), \
          pick AS (SELECT * FROM stale UNION ALL SELECT * FROM pending), \
          claimed AS ( \
              UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \

@@ -223,6 +223,18 @@ pub trait Operation: Send + Sync + 'static {
         run: &ClaimedRun,
     ) -> Result<Box<dyn PreparedRun>, RunError>;
 
+    /// Applies the effects of several small runs of this kind inside `tx`
+    /// (the transaction that completes them), in fewer statements than one
+    /// batch per run, and returns each run's outcomes in order. `None`: the
+    /// kind has no such path, and each run is processed on its own.
+    async fn process_group(
+        &self,
+        _tx: &mut PgConnection,
+        _runs: &[(&ClaimedRun, &[String])],
+    ) -> Result<Option<Vec<Vec<ItemOutcome>>>, RunError> {
+        Ok(None)
+    }
+
     /// Runs inside the transaction that ends a run of this kind, however it
     /// ended (also when it never got as far as `prepare`), so artifacts it
     /// opened never outlive it.

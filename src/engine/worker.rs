@@ -23,6 +23,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
+/// Connections a worker pool needs besides one per slot: the claim loop, the
+/// LISTEN connection, heartbeats and announcements.
+pub const SPARE_CONNECTIONS: u32 = 4;
+
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
     /// Runs executed at once by this process.
@@ -389,15 +393,37 @@ async fn run_group(
         prepared.push(p);
     }
     let mut tx = pool.begin().await?;
+    // The runs of each kind together where the kind can, else one by one.
+    let mut outcomes: Vec<Option<Vec<ItemOutcome>>> = runs.iter().map(|_| None).collect();
+    let mut kinds: Vec<_> = runs.iter().map(|r| r.kind).collect();
+    kinds.sort_by_key(|k| k.key());
+    kinds.dedup();
+    for kind in kinds {
+        let members: Vec<usize> = (0..runs.len())
+            .filter(|&i| runs[i].kind == kind && !prepared[i].items().is_empty())
+            .collect();
+        let batch: Vec<(&ClaimedRun, &[String])> = members
+            .iter()
+            .map(|&i| (&runs[i], prepared[i].items()))
+            .collect();
+        let done = operations::find(kind)
+            .process_group(&mut tx, &batch)
+            .await
+            .map_err(GroupFallback::Error)?;
+        for (i, o) in members.into_iter().zip(done.into_iter().flatten()) {
+            outcomes[i] = Some(o);
+        }
+    }
     let mut executed = Vec::with_capacity(runs.len());
-    for (run, p) in runs.iter().zip(prepared.iter_mut()) {
+    for ((run, p), done) in runs.iter().zip(prepared.iter_mut()).zip(outcomes) {
         let items = p.items().to_vec();
-        let outcomes = if items.is_empty() {
-            Vec::new()
-        } else {
-            p.process(&mut tx, run, &items)
+        let outcomes = match done {
+            Some(outcomes) => outcomes,
+            None if items.is_empty() => Vec::new(),
+            None => p
+                .process(&mut tx, run, &items)
                 .await
-                .map_err(GroupFallback::Error)?
+                .map_err(GroupFallback::Error)?,
         };
         executed.push(Executed {
             run,

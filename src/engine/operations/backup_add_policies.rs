@@ -108,6 +108,97 @@ impl Operation for BackupAddPolicies {
         _pool: &PgPool,
         run: &ClaimedRun,
     ) -> Result<Box<dyn PreparedRun>, RunError> {
+        Ok(Box::new(Scope::of(run)?))
+    }
+
+    async fn process_group(
+        &self,
+        tx: &mut PgConnection,
+        runs: &[(&ClaimedRun, &[String])],
+    ) -> Result<Option<Vec<Vec<ItemOutcome>>>, RunError> {
+        let mut wanted: [Vec<i64>; 3] = Default::default();
+        let mut include = Vec::new();
+        let mut scopes = Vec::with_capacity(runs.len());
+        for (run, items) in runs {
+            let scope = Scope::of(run)?;
+            for id in items.iter().filter_map(|s| s.parse::<i64>().ok()) {
+                wanted[0].push(run.tenant_id);
+                wanted[1].push(scope.backup_set_id);
+                wanted[2].push(id);
+                include.push(scope.include_assignments);
+            }
+            scopes.push(scope);
+        }
+        // One statement for the whole group, as `process` does for one run;
+        // a policy two runs both add is copied once (for the first of them).
+        let sql = format!(
+            "WITH wanted AS ( \
+                 SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bool[]) \
+                     AS w(tenant_id, backup_set_id, policy_id, include)), \
+             found AS MATERIALIZED ( \
+                 SELECT w.backup_set_id, w.include, p.tenant_id, p.id, p.external_id, p.display_name, \
+                        p.policy_type, p.settings, p.assignments, p.settings_hash \
+                 FROM wanted w JOIN policies p ON p.tenant_id = w.tenant_id AND p.id = w.policy_id), \
+             copied AS ( \
+                 INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, \
+                                           snapshot, assignments, settings_hash) \
+                 SELECT p.tenant_id, p.backup_set_id, p.id, p.external_id, p.display_name, \
+                        {POLICY_SNAPSHOT_SQL}, CASE WHEN p.include THEN p.assignments END, p.settings_hash \
+                 FROM found p \
+                 ON CONFLICT (tenant_id, backup_set_id, policy_id) DO NOTHING \
+                 RETURNING tenant_id, backup_set_id, policy_id) \
+             SELECT coalesce((SELECT array_agg(tenant_id) FROM found), '{{}}'), \
+                    coalesce((SELECT array_agg(id) FROM found), '{{}}'), \
+                    coalesce((SELECT array_agg(tenant_id) FROM copied), '{{}}'), \
+                    coalesce((SELECT array_agg(backup_set_id) FROM copied), '{{}}'), \
+                    coalesce((SELECT array_agg(policy_id) FROM copied), '{{}}')",
+        );
+        type Answer = (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>);
+        let (found_t, found_p, copied_t, copied_s, copied_p): Answer = sqlx::query_as(&sql)
+            .bind(&wanted[0])
+            .bind(&wanted[1])
+            .bind(&wanted[2])
+            .bind(&include)
+            .fetch_one(&mut *tx)
+            .await?;
+        let found: HashSet<(i64, i64)> = found_t.into_iter().zip(found_p).collect();
+        let mut copied: HashSet<(i64, i64, i64)> = copied_t
+            .into_iter()
+            .zip(copied_s)
+            .zip(copied_p)
+            .map(|((t, s), p)| (t, s, p))
+            .collect();
+        Ok(Some(
+            runs.iter()
+                .zip(&scopes)
+                .map(|((run, items), scope)| {
+                    items
+                        .iter()
+                        .map(|item| {
+                            let id = item.parse::<i64>().ok();
+                            let exists = id.is_some_and(|id| found.contains(&(run.tenant_id, id)));
+                            // The first run that asked for a copied policy gets it.
+                            let copied = id.is_some_and(|id| {
+                                copied.remove(&(run.tenant_id, scope.backup_set_id, id))
+                            });
+                            outcome(exists, copied)
+                        })
+                        .collect()
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// A run's scope, as recorded at its start.
+struct Scope {
+    backup_set_id: i64,
+    include_assignments: bool,
+    items: Vec<String>,
+}
+
+impl Scope {
+    fn of(run: &ClaimedRun) -> Result<Scope, RunError> {
         let invalid = || {
             RunError::Fatal(Reason::new(
                 "invalid_scope",
@@ -132,22 +223,32 @@ impl Operation for BackupAddPolicies {
             .pointer("/options/include_assignments")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        Ok(Box::new(Prepared {
+        Ok(Scope {
             backup_set_id,
             include_assignments,
             items,
-        }))
+        })
     }
 }
 
-struct Prepared {
-    backup_set_id: i64,
-    include_assignments: bool,
-    items: Vec<String>,
+/// An item's outcome: whether its policy exists, and whether it was copied
+/// now (otherwise it was in the set already).
+fn outcome(exists: bool, copied: bool) -> ItemOutcome {
+    match (exists, copied) {
+        (true, true) => ItemOutcome::Succeeded,
+        (true, false) => ItemOutcome::Skipped(Reason::new(
+            "already_in_backup_set",
+            "The policy is already in this backup set.",
+        )),
+        (false, _) => ItemOutcome::Failed(Reason::new(
+            "policy_not_found",
+            "No policy with this id exists in this tenant.",
+        )),
+    }
 }
 
 #[async_trait]
-impl PreparedRun for Prepared {
+impl PreparedRun for Scope {
     fn items(&self) -> &[String] {
         &self.items
     }
@@ -159,8 +260,6 @@ impl PreparedRun for Prepared {
         items: &[String],
     ) -> Result<Vec<ItemOutcome>, RunError> {
         let ids: Vec<i64> = items.iter().filter_map(|s| s.parse().ok()).collect();
-        // One statement per batch: copy the policies that exist and are not
-        // in the set yet; report for each id whether it exists and was copied.
         // One statement per batch: copy the policies that exist and are not
         // in the set yet; answer which ids exist and which were copied (as
         // two lists: a join of the two would be planned for a handful of
@@ -196,19 +295,10 @@ impl PreparedRun for Prepared {
             .collect();
         Ok(items
             .iter()
-            .map(
-                |item| match item.parse::<i64>().ok().and_then(|id| by_id.get(&id)) {
-                    Some(true) => ItemOutcome::Succeeded,
-                    Some(false) => ItemOutcome::Skipped(Reason::new(
-                        "already_in_backup_set",
-                        "The policy is already in this backup set.",
-                    )),
-                    _ => ItemOutcome::Failed(Reason::new(
-                        "policy_not_found",
-                        "No policy with this id exists in this tenant.",
-                    )),
-                },
-            )
+            .map(|item| {
+                let found = item.parse::<i64>().ok().and_then(|id| by_id.get(&id));
+                outcome(found.is_some(), found == Some(&true))
+            })
             .collect())
     }
 }
