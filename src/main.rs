@@ -320,6 +320,7 @@ mod cli {
                 let mut conf = leptos::config::get_configuration(None)
                     .context("reading the Leptos configuration")?;
                 conf.leptos_options.site_addr = addr;
+                opshub::server::assets::use_hashed_names_if_built(&mut conf.leptos_options);
                 opshub::server::metrics::install();
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await
