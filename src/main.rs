@@ -1,6 +1,10 @@
 //! The `opshub` binary: one program, a subcommand per role.
 
 #[cfg(feature = "ssr")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "ssr")]
 mod cli {
     use anyhow::Context as _;
     use clap::{Parser, Subcommand, ValueEnum};
