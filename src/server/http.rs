@@ -77,7 +77,9 @@ pub fn router(state: AppState) -> Router {
 /// `TCP_NODELAY`, a response written in two parts (head, then body) waits
 /// for the client's delayed ACK, about 40 ms per request on a kept-alive
 /// connection, and so does each small event of a stream.
-fn without_nagle(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut TcpStream)> {
+pub(crate) fn without_nagle(
+    listener: TcpListener,
+) -> axum::serve::TapIo<TcpListener, fn(&mut TcpStream)> {
     fn no_delay(stream: &mut TcpStream) {
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(error = %err, "could not set TCP_NODELAY");
