@@ -1,6 +1,10 @@
 //! The `opshub` binary: one program, a subcommand per role.
 
 #[cfg(feature = "ssr")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "ssr")]
 mod cli {
     use anyhow::Context as _;
     use clap::{Parser, Subcommand, ValueEnum};
@@ -320,6 +324,7 @@ mod cli {
                 let mut conf = leptos::config::get_configuration(None)
                     .context("reading the Leptos configuration")?;
                 conf.leptos_options.site_addr = addr;
+                opshub::server::assets::use_hashed_names_if_built(&mut conf.leptos_options);
                 opshub::server::metrics::install();
                 let listener = tokio::net::TcpListener::bind(addr)
                     .await

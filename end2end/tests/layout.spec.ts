@@ -47,3 +47,38 @@ test("keyboard only: skip to content, move through the controls with a visible f
   await expect(page).toHaveURL(new RegExp(`/runs/${id}$`));
   await expect(page.getByRole("heading", { level: 1 })).toHaveText(new RegExp(`^Run #${id} · `));
 });
+
+for (const [width, height] of [
+  [1280, 720],
+  [360, 740],
+]) {
+  test(`at ${width} px the runs list fits the window: no sideways scroll, inside its panel neither, every column shown`, async ({
+    page,
+  }) => {
+    await page.setViewportSize({ width, height });
+    await page.goto("/runs");
+    await waitForHydration(page);
+    const rows = page.locator("table.runs-table tbody tr");
+    expect(await rows.count()).toBeGreaterThan(5);
+    const fit = await page.evaluate(() => {
+      const wrap = document.querySelector(".table-wrap")!;
+      const cells = Array.from(document.querySelectorAll("table.runs-table tbody td")).filter(
+        (td) => (td as HTMLElement).offsetParent !== null,
+      );
+      return {
+        page: document.documentElement.scrollWidth - window.innerWidth,
+        panel: wrap.scrollWidth - wrap.clientWidth,
+        rightmost: Math.max(...cells.map((td) => td.getBoundingClientRect().right)) - window.innerWidth,
+        hiddenCells: Array.from(document.querySelectorAll("table.runs-table tbody td")).length - cells.length,
+      };
+    });
+    expect(fit.page, "the page scrolls sideways").toBeLessThanOrEqual(0);
+    expect(fit.panel, "the table scrolls inside its panel").toBeLessThanOrEqual(0);
+    expect(fit.rightmost, "a cell ends past the window").toBeLessThanOrEqual(0);
+    expect(fit.hiddenCells, "cells hidden").toBe(0);
+    if (width < 640) {
+      const bar = (await page.locator("header.top-bar").boundingBox())!;
+      expect(bar.height, "the top bar's height").toBeLessThanOrEqual(height * 0.2);
+    }
+  });
+}

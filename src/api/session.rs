@@ -51,9 +51,8 @@ pub async fn current_session() -> Result<SessionInfo, AppError> {
 /// visitor of the sign-in page gets the page, not a 401.
 #[cfg(feature = "ssr")]
 pub async fn session_for_page() -> Result<SessionInfo, AppError> {
-    use crate::server::{auth, context};
-    let actor = auth::actor()?;
-    auth::session_info(&context::pool()?, &actor).await
+    use crate::server::auth;
+    Ok(auth::session_info(&auth::actor()?))
 }
 
 /// Makes `slug` the current tenant of this session (a tenant the user is a

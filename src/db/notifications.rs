@@ -47,19 +47,34 @@ impl Cursor {
     }
 }
 
+/// The unread count (capped) and the latest entries, in one query: with no
+/// entries at all there is nothing unread either.
 pub async fn bell(pool: &PgPool, tenant_id: i64, user_id: i64) -> Result<Bell, sqlx::Error> {
-    let unread: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM notifications \
-         WHERE tenant_id = $1 AND notifiable_type = 'user' AND notifiable_id = $2 AND read_at IS NULL \
-         LIMIT $3) capped",
+    #[derive(sqlx::FromRow)]
+    struct BellRow {
+        #[sqlx(flatten)]
+        row: Row,
+        unread: i64,
+    }
+    let rows: Vec<BellRow> = sqlx::query_as(
+        "SELECT id, data, created_at, read_at, \
+                (SELECT count(*) FROM (SELECT 1 FROM notifications \
+                 WHERE tenant_id = $1 AND notifiable_type = 'user' AND notifiable_id = $2 \
+                   AND read_at IS NULL LIMIT $3) capped) AS unread \
+         FROM notifications \
+         WHERE tenant_id = $1 AND notifiable_type = 'user' AND notifiable_id = $2 \
+         ORDER BY created_at DESC, id DESC LIMIT $4",
     )
     .bind(tenant_id)
     .bind(user_id)
     .bind(UNREAD_CAP)
-    .fetch_one(pool)
+    .bind(BELL_SIZE)
+    .fetch_all(pool)
     .await?;
-    let latest = page(pool, tenant_id, user_id, None, BELL_SIZE).await?.items;
-    Ok(Bell { unread, latest })
+    Ok(Bell {
+        unread: rows.first().map_or(0, |r| r.unread),
+        latest: rows.iter().map(|r| r.row.item()).collect(),
+    })
 }
 
 /// Newest first, `limit` at a time, by keyset (no OFFSET).

@@ -2,11 +2,35 @@
 //! times; relative ones are computed only after hydration, so both sides
 //! render the same HTML first.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+// Formatted by hand rather than with chrono's `format`: its pattern
+// interpreter is a sizeable part of the browser's download.
 
 /// `2026-11-29 14:03:05 UTC`: the same on server and browser.
 pub fn format_absolute(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+/// `Nov 29`.
+pub fn format_day(at: DateTime<Utc>) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!("{} {}", MONTHS[at.month0() as usize], at.day())
+}
+
+/// `14:00`: the hour of `at`.
+pub fn format_hour(at: DateTime<Utc>) -> String {
+    format!("{:02}:00", at.hour())
 }
 
 /// "just now", "5 minutes ago", "in 2 hours".
@@ -66,6 +90,20 @@ mod tests {
     #[test]
     fn absolute_times_are_utc_and_second_precise() {
         assert_eq!(format_absolute(t0()), "2026-11-29 14:03:05 UTC");
+    }
+
+    #[test]
+    fn hand_formatted_times_match_chrono_patterns() {
+        let mut at = Utc.with_ymd_and_hms(1999, 1, 1, 0, 0, 0).unwrap();
+        while at.year() < 2031 {
+            assert_eq!(
+                format_absolute(at),
+                at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+            );
+            assert_eq!(format_day(at), at.format("%b %-d").to_string());
+            assert_eq!(format_hour(at), at.format("%H:00").to_string());
+            at += Duration::seconds(86_400 * 3 + 3_600 * 7 + 60 * 13 + 17);
+        }
     }
 
     #[test]

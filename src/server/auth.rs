@@ -3,13 +3,13 @@
 //! Sessions live in Postgres (`user_sessions`, through `tower-sessions`); the
 //! browser holds only an opaque, HttpOnly, SameSite cookie. A session carries
 //! the user id and the current tenant id; every request resolves both against
-//! `tenant_memberships` (one query), so a removed membership or user loses
-//! access at once. Server functions take the tenant and the user from here
+//! `tenant_memberships` (one query, which also lists the tenants the user
+//! may switch to), so a removed membership or user loses access at once. Server functions take the tenant and the user from here
 //! only, never from anything the browser sends.
 
 use crate::db::tenants::Tenant;
 use crate::error::AppError;
-use crate::model::{Role, SessionInfo};
+use crate::model::{Role, SessionInfo, TenantChoice};
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use leptos::prelude::use_context;
@@ -41,6 +41,8 @@ pub struct Actor {
     pub name: String,
     pub tenant: Tenant,
     pub role: Role,
+    /// Every tenant the user is a member of, by name: what the switcher offers.
+    pub tenants: Vec<TenantChoice>,
 }
 
 impl Actor {
@@ -89,6 +91,8 @@ struct ActorRow {
     slug: String,
     tenant_name: String,
     role: String,
+    choice_slugs: Vec<String>,
+    choice_names: Vec<String>,
 }
 
 impl ActorRow {
@@ -103,24 +107,33 @@ impl ActorRow {
                 slug: self.slug,
                 name: self.tenant_name,
             },
+            tenants: self
+                .choice_slugs
+                .into_iter()
+                .zip(self.choice_names)
+                .map(|(slug, name)| TenantChoice { slug, name })
+                .collect(),
         })
     }
 }
 
-/// The user's membership in `tenant_id`, or else their first tenant.
+/// The user's membership in `tenant_id`, or else their first tenant, with
+/// every tenant they are a member of: one query per request.
 async fn load_actor(
     pool: &PgPool,
     user_id: i64,
     tenant_id: Option<i64>,
 ) -> Result<Option<Actor>, sqlx::Error> {
     let row: Option<ActorRow> = sqlx::query_as(
-        "SELECT u.id AS user_id, u.email, u.name, t.id AS tenant_id, t.slug, t.name AS tenant_name, m.role \
+        "WITH mine AS ( \
+             SELECT t.id, t.slug, t.name, m.role FROM tenant_memberships m \
+             JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1) \
+         SELECT u.id AS user_id, u.email, u.name, c.id AS tenant_id, c.slug, c.name AS tenant_name, c.role, \
+                array(SELECT slug FROM mine ORDER BY name, id) AS choice_slugs, \
+                array(SELECT name FROM mine ORDER BY name, id) AS choice_names \
          FROM users u \
-         JOIN tenant_memberships m ON m.user_id = u.id \
-         JOIN tenants t ON t.id = m.tenant_id \
-         WHERE u.id = $1 \
-         ORDER BY (t.id = $2) IS TRUE DESC, t.name, t.id \
-         LIMIT 1",
+         JOIN LATERAL (SELECT * FROM mine ORDER BY (id = $2) IS TRUE DESC, name, id LIMIT 1) c ON true \
+         WHERE u.id = $1",
     )
     .bind(user_id)
     .bind(tenant_id)
@@ -340,14 +353,14 @@ pub async fn switch_tenant(
         .ok_or(AppError::Unauthorized)
 }
 
-/// What the hub shows about the signed-in user.
-pub async fn session_info(pool: &PgPool, actor: &Actor) -> Result<SessionInfo, AppError> {
-    let choices = crate::db::tenants::for_user(pool, actor.user_id).await?;
-    Ok(SessionInfo {
+/// What the hub shows about the signed-in user (read with the actor: no
+/// query of its own).
+pub fn session_info(actor: &Actor) -> SessionInfo {
+    SessionInfo {
         email: actor.email.clone(),
         name: actor.name.clone(),
         role: actor.role,
         current: actor.tenant.choice(),
-        choices: choices.iter().map(Tenant::choice).collect(),
-    })
+        choices: actor.tenants.clone(),
+    }
 }

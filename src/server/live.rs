@@ -169,6 +169,7 @@ mod tests {
                 name: "T".into(),
             },
             role: Role::Viewer,
+            tenants: Vec::new(),
         }
     }
 

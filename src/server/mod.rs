@@ -1,5 +1,6 @@
 //! The web server: configuration, shared state, routes, and request context.
 
+pub mod assets;
 pub mod auth;
 pub mod context;
 pub mod exports;
@@ -22,3 +23,5 @@ mod http_tests;
 mod shutdown_tests;
 #[cfg(test)]
 pub(crate) mod test_client;
+#[cfg(test)]
+mod wire_tests;

@@ -13,7 +13,10 @@ pub async fn spawn_server(pool: PgPool) -> SocketAddr {
 pub struct Response {
     pub status: u16,
     pub headers: HeaderMap,
+    /// The body as text (lossy when it is compressed).
     pub body: String,
+    /// The body as sent.
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -44,10 +47,25 @@ impl Client {
         Self::read(self.http.get(format!("{}{path}", self.base))).await
     }
 
+    /// A GET with extra request headers.
+    pub async fn get_raw(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        Self::read(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .headers(header_map(headers)),
+        )
+        .await
+    }
+
     /// A GET whose body is read as it arrives (event streams).
     pub async fn stream(&self, path: &str) -> reqwest::Response {
+        self.stream_with(path, &[]).await
+    }
+
+    pub async fn stream_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
+            .headers(header_map(headers))
             .send()
             .await
             .expect("request")
@@ -67,12 +85,7 @@ impl Client {
     ) -> Response {
         let mut all = HeaderMap::new();
         all.insert(ORIGIN, HeaderValue::from_str(&self.base).unwrap());
-        for (k, v) in headers {
-            all.insert(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
+        all.extend(header_map(headers));
         let req = self
             .http
             .post(format!("{}{path}", self.base))
@@ -126,11 +139,23 @@ impl Client {
         let res = req.send().await.expect("request");
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let body = res.text().await.unwrap_or_default();
+        let bytes = res.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
         Response {
             status,
             headers,
-            body,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
+}
+
+fn header_map(headers: &[(&str, &str)]) -> HeaderMap {
+    let mut all = HeaderMap::new();
+    for (k, v) in headers {
+        all.insert(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    all
 }

@@ -3,6 +3,7 @@
 //! colors from the stylesheet (so dark mode applies).
 
 use crate::model::overview::HourCounts;
+use crate::model::time::{format_day, format_hour};
 use crate::model::StatusBucket;
 use chrono::{DateTime, Timelike, Utc};
 use leptos::prelude::*;
@@ -39,20 +40,22 @@ const RIGHT: f64 = 8.0;
 const TOP: f64 = 10.0;
 const BOTTOM: f64 = 28.0;
 
-/// Coordinates rounded to 0.1, printed the same on both sides.
+/// Coordinates rounded to 0.1, printed the same on both sides (with
+/// integers: float formatting would add to the browser's download).
 fn num(v: f64) -> String {
-    format!("{:.1}", v)
+    let tenths = (v * 10.0).round() as i64;
+    let sign = if tenths < 0 { "-" } else { "" };
+    let tenths = tenths.unsigned_abs();
+    format!("{sign}{}.{}", tenths / 10, tenths % 10)
 }
 
 /// A point on the x axis worth a label: every 3 hours over a day, every
 /// midnight (UTC) over a week.
 fn axis_label(hour: DateTime<Utc>, hours_shown: usize) -> Option<String> {
     if hours_shown <= 48 {
-        hour.hour()
-            .is_multiple_of(3)
-            .then(|| hour.format("%H:00").to_string())
+        hour.hour().is_multiple_of(3).then(|| format_hour(hour))
     } else {
-        (hour.hour() == 0).then(|| hour.format("%b %-d").to_string())
+        (hour.hour() == 0).then(|| format_day(hour))
     }
 }
 
@@ -62,7 +65,7 @@ fn hour_summary(h: &HourCounts) -> String {
         .filter(|b| h.count(**b) > 0)
         .map(|b| format!("{} {}", h.count(*b), b.label()))
         .collect();
-    let when = h.hour.format("%b %-d, %H:00 UTC");
+    let when = format!("{}, {} UTC", format_day(h.hour), format_hour(h.hour));
     match h.total() {
         0 => format!("{when}: no runs"),
         1 => format!("{when}: 1 run, {}", parts.join(", ")),
@@ -218,6 +221,23 @@ mod tests {
         assert_eq!(axis_label(at(29, 16), 24), None);
         assert_eq!(axis_label(at(29, 0), 168).as_deref(), Some("Nov 29"));
         assert_eq!(axis_label(at(29, 3), 168), None);
+    }
+
+    #[test]
+    fn coordinates_print_with_one_decimal() {
+        assert_eq!(num(0.0), "0.0");
+        assert_eq!(num(12.34), "12.3");
+        assert_eq!(num(12.36), "12.4");
+        assert_eq!(num(640.0), "640.0");
+        assert_eq!(num(-3.21), "-3.2");
+        for i in 0..20_000 {
+            let v = f64::from(i) * 0.037 + 0.001;
+            let printed = num(v);
+            let (_, decimals) = printed.split_once('.').unwrap();
+            assert_eq!(decimals.len(), 1, "{printed}");
+            let back: f64 = printed.parse().unwrap();
+            assert!((back - v).abs() <= 0.05 + 1e-9, "{v} printed as {printed}");
+        }
     }
 
     #[test]

@@ -265,6 +265,8 @@ fn RunsTable(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
 pub fn RunTable(runs: Vec<RunSummary>) -> impl IntoView {
     view! {
         <div class="table-wrap">
+            // Narrow screens show each run as a card (see main.css): no
+            // column is cut and nothing scrolls sideways.
             <table class="runs-table">
                 <caption class="visually-hidden">"Runs, newest first"</caption>
                 <thead>
@@ -273,11 +275,11 @@ pub fn RunTable(runs: Vec<RunSummary>) -> impl IntoView {
                         <th scope="col">"Operation"</th>
                         <th scope="col">"Status"</th>
                         <th scope="col">"Progress"</th>
-                        <th scope="col" class="num">"Succeeded"</th>
-                        <th scope="col" class="num">"Failed"</th>
-                        <th scope="col" class="num">"Skipped"</th>
-                        <th scope="col">"Initiator"</th>
-                        <th scope="col">"Created"</th>
+                        <th scope="col" class="num col-count">"Succeeded"</th>
+                        <th scope="col" class="num col-count">"Failed"</th>
+                        <th scope="col" class="num col-count">"Skipped"</th>
+                        <th scope="col" class="col-initiator">"Initiator"</th>
+                        <th scope="col" class="col-created">"Created"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -301,11 +303,11 @@ pub fn RunTable(runs: Vec<RunSummary>) -> impl IntoView {
                                     <td class="progress-cell">
                                         <ProgressBar counters=run.counters status=run.status />
                                     </td>
-                                    <td class="num">{run.counters.succeeded}</td>
-                                    <td class="num">{run.counters.failed}</td>
-                                    <td class="num">{run.counters.skipped}</td>
-                                    <td>{run.initiator.clone()}</td>
-                                    <td>
+                                    <td class="num col-count" data-label="Succeeded">{run.counters.succeeded}</td>
+                                    <td class="num col-count" data-label="Failed">{run.counters.failed}</td>
+                                    <td class="num col-count" data-label="Skipped">{run.counters.skipped}</td>
+                                    <td class="col-initiator">{run.initiator.clone()}</td>
+                                    <td class="col-created">
                                         <Timestamp at=run.created_at />
                                     </td>
                                 </tr>
