@@ -1136,22 +1136,12 @@ struct Percentiles {
 
 impl Percentiles {
     fn of(mut samples: Vec<f64>) -> Percentiles {
-        if samples.is_empty() {
-            return Percentiles {
-                p50: 0.0,
-                p99: 0.0,
-                max: 0.0,
-            };
-        }
         samples.sort_by(f64::total_cmp);
-        let at = |p: f64| {
-            let rank = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
-            samples[rank - 1]
-        };
+        let at = |p: f64| super::nearest_rank(&samples, p).unwrap_or(0.0);
         Percentiles {
             p50: at(0.50),
             p99: at(0.99),
-            max: samples[samples.len() - 1],
+            max: at(1.0),
         }
     }
 }

@@ -643,18 +643,8 @@ struct Latency {
 
 impl Latency {
     fn of(mut samples: Vec<Duration>) -> Latency {
-        if samples.is_empty() {
-            return Latency {
-                p50: Duration::ZERO,
-                p99: Duration::ZERO,
-            };
-        }
         samples.sort();
-        // Nearest rank.
-        let at = |p: f64| {
-            let rank = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
-            samples[rank - 1]
-        };
+        let at = |p: f64| super::nearest_rank(&samples, p).unwrap_or_default();
         Latency {
             p50: at(0.50),
             p99: at(0.99),

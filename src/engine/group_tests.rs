@@ -6,7 +6,7 @@
 use super::fault_tests::{blocked_batch, hold_backup_set, refuse_policies};
 use super::lifecycle::{self, ClaimLimits, Executed, Tally};
 use super::queue::start;
-use super::tests::{backup, fast_workers, fixture, Fx};
+use super::tests::{backup, count, fast_workers, fixture, Fx};
 use super::worker::WorkerPool;
 use crate::model::RunStatus;
 use sqlx::PgPool;
@@ -67,12 +67,25 @@ async fn trails(pool: &PgPool, runs: &[i64]) -> Vec<Trail> {
     .unwrap()
 }
 
-async fn scalar(pool: &PgPool, sql: &str, tenant: i64) -> i64 {
-    sqlx::query_scalar(sql)
-        .bind(tenant)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+/// Policies in the tenant's backup set.
+async fn backup_items(pool: &PgPool, fx: &Fx) -> i64 {
+    count(
+        pool,
+        "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
+        fx.tenant,
+    )
+    .await
+}
+
+/// Distinct end times of the tenant's runs: runs completed as one group
+/// share one.
+async fn distinct_ends(pool: &PgPool, fx: &Fx) -> i64 {
+    count(
+        pool,
+        "SELECT count(DISTINCT finished_at) FROM bulk_operation_runs WHERE tenant_id = $1",
+        fx.tenant,
+    )
+    .await
 }
 
 #[sqlx::test]
@@ -112,22 +125,9 @@ async fn a_group_completion_writes_each_runs_audit_entries_and_notifications_exa
     }
     // They were completed in groups: runs of one group end in one
     // transaction, at one time.
-    let ends = scalar(
-        &pool,
-        "SELECT count(DISTINCT finished_at) FROM bulk_operation_runs WHERE tenant_id = $1",
-        fx.tenant,
-    )
-    .await;
+    let ends = distinct_ends(&pool, &fx).await;
     assert!(ends < runs.len() as i64 / 4, "{ends} distinct ends");
-    assert_eq!(
-        scalar(
-            &pool,
-            "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
-            fx.tenant
-        )
-        .await,
-        60
-    );
+    assert_eq!(backup_items(&pool, &fx).await, 60);
     // Counters and failures are each run's own.
     let rows: Vec<(i32, i32, i32, i32, i64)> = sqlx::query_as(
         "SELECT r.total_items, r.succeeded, r.failed, r.skipped, \
@@ -164,7 +164,7 @@ async fn a_kill_between_claim_and_completion_loses_nothing(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
-    let claimed = scalar(
+    let claimed = count(
         &pool,
         "SELECT count(*) FROM bulk_operation_runs WHERE tenant_id = $1 AND attempts = 1",
         fx.tenant,
@@ -185,17 +185,9 @@ async fn a_kill_between_claim_and_completion_loses_nothing(pool: PgPool) {
         assert!(recovered <= 1, "run #{i} recovered {recovered} times");
     }
     // Each policy was copied once, and counted once.
+    assert_eq!(backup_items(&pool, &fx).await, 40);
     assert_eq!(
-        scalar(
-            &pool,
-            "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
-            fx.tenant
-        )
-        .await,
-        40
-    );
-    assert_eq!(
-        scalar(
+        count(
             &pool,
             "SELECT sum(succeeded) FROM bulk_operation_runs WHERE tenant_id = $1",
             fx.tenant
@@ -223,7 +215,7 @@ async fn a_group_that_cannot_commit_falls_back_and_each_run_ends_once(pool: PgPo
     }
     // Never retried: one attempt each.
     assert_eq!(
-        scalar(
+        count(
             &pool,
             "SELECT max(attempts)::bigint FROM bulk_operation_runs WHERE tenant_id = $1",
             fx.tenant
@@ -283,7 +275,7 @@ async fn a_group_completion_writes_nothing_when_one_claim_no_longer_holds(pool: 
     let ended = lifecycle::complete_group(&mut tx, &group).await.unwrap();
     assert!(ended.is_none());
     tx.rollback().await.unwrap();
-    let still_running = scalar(
+    let still_running = count(
         &pool,
         "SELECT count(*) FROM bulk_operation_runs WHERE tenant_id = $1 AND status = 'running'",
         fx.tenant,
@@ -348,19 +340,9 @@ async fn runs_of_one_group_adding_the_same_policy_copy_it_once_for_the_first_of_
             ("failed".into(), 0, 0, 1)
         ]
     );
-    let ends = scalar(
-        &pool,
-        "SELECT count(DISTINCT finished_at) FROM bulk_operation_runs WHERE tenant_id = $1",
-        fx.tenant,
-    )
-    .await;
+    let ends = distinct_ends(&pool, &fx).await;
     assert_eq!(ends, 1, "the three runs were completed as one group");
-    let copies = scalar(
-        &pool,
-        "SELECT count(*) FROM backup_items WHERE tenant_id = $1",
-        fx.tenant,
-    )
-    .await;
+    let copies = backup_items(&pool, &fx).await;
     assert_eq!(copies, 2, "the shared policy is in the set once");
     let reasons: Vec<String> = sqlx::query_scalar(
         "SELECT reason_code FROM bulk_operation_run_failures WHERE tenant_id = $1 ORDER BY run_id",

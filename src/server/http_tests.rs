@@ -1,7 +1,7 @@
 //! The server's HTTP surface over a real socket: health, readiness, metrics,
 //! and clear 4xx answers to bad input.
 
-use super::test_client::{spawn_server, Client};
+use super::test_client::{demo_operator, spawn_server, Client};
 use sqlx::PgPool;
 
 /// (status, body) of a GET.
@@ -46,13 +46,7 @@ async fn metrics_are_served_in_the_prometheus_format(pool: PgPool) {
 
 #[sqlx::test]
 async fn server_functions_answer_bad_input_with_4xx(pool: PgPool) {
-    crate::seed::demo::run(&pool, chrono::Utc::now())
-        .await
-        .unwrap();
-    let addr = spawn_server(pool).await;
-    let c = Client::new(addr);
-    c.sign_in("olivia@contoso.example", crate::seed::demo::DEMO_PASSWORD)
-        .await;
+    let c = demo_operator(pool).await;
     let res = c.post("/api/runs/get", &[("id", "abc")]).await;
     assert_eq!(res.status, 400, "{}", res.body);
     assert!(res.body.contains("not a valid id"));

@@ -10,6 +10,18 @@ pub async fn spawn_server(pool: PgPool) -> SocketAddr {
     super::http::spawn_local(pool).await.expect("a local hub").0
 }
 
+/// A hub over the demo data, and a client signed in to it as Contoso's
+/// operator.
+pub async fn demo_operator(pool: PgPool) -> Client {
+    crate::seed::demo::run(&pool, chrono::Utc::now())
+        .await
+        .unwrap();
+    let c = Client::new(spawn_server(pool).await);
+    c.sign_in("olivia@contoso.example", crate::seed::demo::DEMO_PASSWORD)
+        .await;
+    c
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: HeaderMap,

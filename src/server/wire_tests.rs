@@ -1,7 +1,7 @@
 //! What goes over the wire: compression, caching and prompt delivery, over a
 //! real socket.
 
-use super::test_client::{spawn_server, Client};
+use super::test_client::demo_operator;
 use crate::server::assets::{IMMUTABLE, NEVER_STORE, REVALIDATE};
 use sqlx::PgPool;
 use std::io::{Read, Write};
@@ -138,13 +138,7 @@ async fn hashed_assets_are_sent_precompressed_and_cached_for_a_year(pool: PgPool
 
 #[sqlx::test]
 async fn pages_and_server_functions_are_compressed_and_never_cached_stale(pool: PgPool) {
-    crate::seed::demo::run(&pool, chrono::Utc::now())
-        .await
-        .unwrap();
-    let addr = spawn_server(pool).await;
-    let c = Client::new(addr);
-    c.sign_in("olivia@contoso.example", crate::seed::demo::DEMO_PASSWORD)
-        .await;
+    let c = demo_operator(pool).await;
 
     let page = c.get_raw("/runs", &[("accept-encoding", "br, gzip")]).await;
     assert_eq!(page.status, 200);
@@ -179,13 +173,7 @@ async fn pages_and_server_functions_are_compressed_and_never_cached_stale(pool: 
 
 #[sqlx::test]
 async fn the_event_stream_is_not_compressed_and_its_first_event_arrives_at_once(pool: PgPool) {
-    crate::seed::demo::run(&pool, chrono::Utc::now())
-        .await
-        .unwrap();
-    let addr = spawn_server(pool).await;
-    let c = Client::new(addr);
-    c.sign_in("olivia@contoso.example", crate::seed::demo::DEMO_PASSWORD)
-        .await;
+    let c = demo_operator(pool).await;
     let mut res = c
         .stream_with("/api/events", &[("accept-encoding", "br, gzip, zstd")])
         .await;
