@@ -308,7 +308,9 @@ impl ClaimLimits {
 ///    small runs counting as a fraction of a slot. The runs a tenant offers
 ///    are the oldest no other claim holds at that moment (locked as they are
 ///    read), so claims of several workers take different runs instead of
-///    all ranking the same ones and finding them taken.
+///    all ranking the same ones and finding them taken. Each tenant offers
+///    an even share of what one claim takes, so a claim over many tenants
+///    locks about as many runs as it returns.
 ///
 /// Sets this worker's lease on each, counts the attempt, audits recoveries
 /// and announces that the runs started.
@@ -347,6 +349,9 @@ pub async fn claim(
              SELECT (SELECT r.tenant_id FROM bulk_operation_runs r \
                      WHERE r.status = 'pending' AND r.tenant_id > t.tenant_id ORDER BY r.tenant_id LIMIT 1) \
              FROM waiting t WHERE t.tenant_id IS NOT NULL), \
+         per_tenant AS ( \
+             SELECT greatest(ceil($9::numeric / greatest(count(*), 1)), 1)::bigint AS share \
+             FROM waiting WHERE tenant_id IS NOT NULL), \
          locked AS ( \
              SELECT l.*, busy.n AS busy FROM waiting t \
              CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM bulk_operation_runs b \
@@ -355,7 +360,7 @@ pub async fn claim(
                  SELECT r.tenant_id, r.id, r.created_at, r.total_items FROM bulk_operation_runs r \
                  WHERE r.tenant_id = t.tenant_id AND r.status = 'pending' \
                    AND r.resource || '.' || r.action = ANY($4) \
-                 ORDER BY r.created_at, r.id LIMIT $9 FOR UPDATE SKIP LOCKED) l \
+                 ORDER BY r.created_at, r.id LIMIT (SELECT share FROM per_tenant) FOR UPDATE SKIP LOCKED) l \
              WHERE t.tenant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stale)), \
          candidates AS ( \
              SELECT c.tenant_id, c.id, c.created_at, \

@@ -9,7 +9,7 @@ use crate::model::OperationKind;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// What a backup item keeps of a policy `p`: its type, name and settings.
 /// Every writer of backup items (this operation, the demo) uses it.
@@ -116,78 +116,96 @@ impl Operation for BackupAddPolicies {
         tx: &mut PgConnection,
         runs: &[(&ClaimedRun, &[String])],
     ) -> Result<Option<Vec<Vec<ItemOutcome>>>, RunError> {
-        let mut wanted: [Vec<i64>; 3] = Default::default();
-        let mut include = Vec::new();
-        let mut scopes = Vec::with_capacity(runs.len());
-        for (run, items) in runs {
-            let scope = Scope::of(run)?;
-            for id in items.iter().filter_map(|s| s.parse::<i64>().ok()) {
-                wanted[0].push(run.tenant_id);
-                wanted[1].push(scope.backup_set_id);
-                wanted[2].push(id);
-                include.push(scope.include_assignments);
-            }
-            scopes.push(scope);
-        }
-        // One statement for the whole group, as `process` does for one run;
-        // a policy two runs both add is copied once (for the first of them).
-        let sql = format!(
-            "WITH wanted AS ( \
-                 SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bool[]) \
-                     AS w(tenant_id, backup_set_id, policy_id, include)), \
-             found AS MATERIALIZED ( \
-                 SELECT w.backup_set_id, w.include, p.tenant_id, p.id, p.external_id, p.display_name, \
-                        p.policy_type, p.settings, p.assignments, p.settings_hash \
-                 FROM wanted w JOIN policies p ON p.tenant_id = w.tenant_id AND p.id = w.policy_id), \
-             copied AS ( \
-                 INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, \
-                                           snapshot, assignments, settings_hash) \
-                 SELECT p.tenant_id, p.backup_set_id, p.id, p.external_id, p.display_name, \
-                        {POLICY_SNAPSHOT_SQL}, CASE WHEN p.include THEN p.assignments END, p.settings_hash \
-                 FROM found p \
-                 ON CONFLICT (tenant_id, backup_set_id, policy_id) DO NOTHING \
-                 RETURNING tenant_id, backup_set_id, policy_id) \
-             SELECT coalesce((SELECT array_agg(tenant_id) FROM found), '{{}}'), \
-                    coalesce((SELECT array_agg(id) FROM found), '{{}}'), \
-                    coalesce((SELECT array_agg(tenant_id) FROM copied), '{{}}'), \
-                    coalesce((SELECT array_agg(backup_set_id) FROM copied), '{{}}'), \
-                    coalesce((SELECT array_agg(policy_id) FROM copied), '{{}}')",
-        );
-        type Answer = (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>);
-        let (found_t, found_p, copied_t, copied_s, copied_p): Answer = sqlx::query_as(&sql)
-            .bind(&wanted[0])
-            .bind(&wanted[1])
-            .bind(&wanted[2])
-            .bind(&include)
-            .fetch_one(&mut *tx)
-            .await?;
-        let found: HashSet<(i64, i64)> = found_t.into_iter().zip(found_p).collect();
-        let mut copied: HashSet<(i64, i64, i64)> = copied_t
-            .into_iter()
-            .zip(copied_s)
-            .zip(copied_p)
-            .map(|((t, s), p)| (t, s, p))
+        let scopes = runs
+            .iter()
+            .map(|(run, _)| Scope::of(run))
+            .collect::<Result<Vec<_>, _>>()?;
+        let batches: Vec<Batch> = runs
+            .iter()
+            .zip(&scopes)
+            .map(|((run, items), scope)| (*run, scope, *items))
             .collect();
-        Ok(Some(
-            runs.iter()
-                .zip(&scopes)
-                .map(|((run, items), scope)| {
-                    items
-                        .iter()
-                        .map(|item| {
-                            let id = item.parse::<i64>().ok();
-                            let exists = id.is_some_and(|id| found.contains(&(run.tenant_id, id)));
-                            // The first run that asked for a copied policy gets it.
-                            let copied = id.is_some_and(|id| {
-                                copied.remove(&(run.tenant_id, scope.backup_set_id, id))
-                            });
-                            outcome(exists, copied)
-                        })
-                        .collect()
-                })
-                .collect(),
-        ))
+        copy_policies(tx, &batches).await.map(Some)
     }
+}
+
+/// One run's batch: the run, its scope, the items to process.
+type Batch<'a> = (&'a ClaimedRun, &'a Scope, &'a [String]);
+
+/// Copies the policies of one batch per run into their backup sets, in one
+/// statement for all of them, and answers each batch's outcomes in order. A
+/// policy two batches add to the same set is copied once, for the first.
+async fn copy_policies(
+    tx: &mut PgConnection,
+    batches: &[Batch<'_>],
+) -> Result<Vec<Vec<ItemOutcome>>, RunError> {
+    let mut wanted: [Vec<i64>; 3] = Default::default();
+    let mut include = Vec::new();
+    for (run, scope, items) in batches {
+        for id in items.iter().filter_map(|s| s.parse::<i64>().ok()) {
+            wanted[0].push(run.tenant_id);
+            wanted[1].push(scope.backup_set_id);
+            wanted[2].push(id);
+            include.push(scope.include_assignments);
+        }
+    }
+    // Which policies exist and which were copied come back as separate
+    // lists: a join of the two would be planned for a handful of rows and
+    // turn quadratic on a large batch.
+    let sql = format!(
+        "WITH wanted AS ( \
+             SELECT DISTINCT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bool[]) \
+                 AS w(tenant_id, backup_set_id, policy_id, include)), \
+         found AS MATERIALIZED ( \
+             SELECT w.backup_set_id, w.include, p.tenant_id, p.id, p.external_id, p.display_name, \
+                    p.policy_type, p.settings, p.assignments, p.settings_hash \
+             FROM wanted w JOIN policies p ON p.tenant_id = w.tenant_id AND p.id = w.policy_id), \
+         copied AS ( \
+             INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, \
+                                       snapshot, assignments, settings_hash) \
+             SELECT p.tenant_id, p.backup_set_id, p.id, p.external_id, p.display_name, \
+                    {POLICY_SNAPSHOT_SQL}, CASE WHEN p.include THEN p.assignments END, p.settings_hash \
+             FROM found p \
+             ON CONFLICT (tenant_id, backup_set_id, policy_id) DO NOTHING \
+             RETURNING tenant_id, backup_set_id, policy_id) \
+         SELECT coalesce((SELECT array_agg(tenant_id) FROM found), '{{}}'), \
+                coalesce((SELECT array_agg(id) FROM found), '{{}}'), \
+                coalesce((SELECT array_agg(tenant_id) FROM copied), '{{}}'), \
+                coalesce((SELECT array_agg(backup_set_id) FROM copied), '{{}}'), \
+                coalesce((SELECT array_agg(policy_id) FROM copied), '{{}}')",
+    );
+    type Answer = (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>);
+    let (found_t, found_p, copied_t, copied_s, copied_p): Answer = sqlx::query_as(&sql)
+        .bind(&wanted[0])
+        .bind(&wanted[1])
+        .bind(&wanted[2])
+        .bind(&include)
+        .fetch_one(&mut *tx)
+        .await?;
+    // Ids not found name no policy of the run's tenant.
+    let found: HashSet<(i64, i64)> = found_t.into_iter().zip(found_p).collect();
+    let mut copied: HashSet<(i64, i64, i64)> = copied_t
+        .into_iter()
+        .zip(copied_s)
+        .zip(copied_p)
+        .map(|((t, s), p)| (t, s, p))
+        .collect();
+    Ok(batches
+        .iter()
+        .map(|(run, scope, items)| {
+            items
+                .iter()
+                .map(|item| {
+                    let id = item.parse::<i64>().ok();
+                    let exists = id.is_some_and(|id| found.contains(&(run.tenant_id, id)));
+                    // The first batch that asked for a copied policy gets it.
+                    let copied = id
+                        .is_some_and(|id| copied.remove(&(run.tenant_id, scope.backup_set_id, id)));
+                    outcome(exists, copied)
+                })
+                .collect()
+        })
+        .collect())
 }
 
 /// A run's scope, as recorded at its start.
@@ -259,46 +277,7 @@ impl PreparedRun for Scope {
         run: &ClaimedRun,
         items: &[String],
     ) -> Result<Vec<ItemOutcome>, RunError> {
-        let ids: Vec<i64> = items.iter().filter_map(|s| s.parse().ok()).collect();
-        // One statement per batch: copy the policies that exist and are not
-        // in the set yet; answer which ids exist and which were copied (as
-        // two lists: a join of the two would be planned for a handful of
-        // rows and turn quadratic on a large batch).
-        let sql = format!(
-            "WITH wanted AS (SELECT DISTINCT unnest($3::bigint[]) AS policy_id), \
-             found AS MATERIALIZED ( \
-                 SELECT p.* FROM policies p JOIN wanted w ON w.policy_id = p.id WHERE p.tenant_id = $1), \
-             copied AS ( \
-                 INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, \
-                                           snapshot, assignments, settings_hash) \
-                 SELECT p.tenant_id, $2, p.id, p.external_id, p.display_name, \
-                        {POLICY_SNAPSHOT_SQL}, \
-                        CASE WHEN $4 THEN p.assignments END, p.settings_hash \
-                 FROM found p \
-                 ON CONFLICT (tenant_id, backup_set_id, policy_id) DO NOTHING \
-                 RETURNING policy_id) \
-             SELECT coalesce((SELECT array_agg(id) FROM found), '{{}}'), \
-                    coalesce((SELECT array_agg(policy_id) FROM copied), '{{}}')",
-        );
-        let (found, copied): (Vec<i64>, Vec<i64>) = sqlx::query_as(&sql)
-            .bind(run.tenant_id)
-            .bind(self.backup_set_id)
-            .bind(&ids)
-            .bind(self.include_assignments)
-            .fetch_one(&mut *tx)
-            .await?;
-        let copied: HashSet<i64> = copied.into_iter().collect();
-        // Ids not found name no policy of this tenant.
-        let by_id: HashMap<i64, bool> = found
-            .into_iter()
-            .map(|id| (id, copied.contains(&id)))
-            .collect();
-        Ok(items
-            .iter()
-            .map(|item| {
-                let found = item.parse::<i64>().ok().and_then(|id| by_id.get(&id));
-                outcome(found.is_some(), found == Some(&true))
-            })
-            .collect())
+        let mut outcomes = copy_policies(tx, &[(run, &*self, items)]).await?;
+        Ok(outcomes.pop().unwrap_or_default())
     }
 }
