@@ -250,14 +250,17 @@ pub trait Operation: Send + Sync + 'static {
 
 /// A run being executed.
 #[async_trait]
-pub trait PreparedRun: Send {
+pub trait PreparedRun: Send + Sync {
     fn items(&self) -> &[String];
 
     /// Applies one batch's effects inside `tx`; they commit together with the
     /// run's counters, so a crash never leaves effects without their count.
     /// Effects must be idempotent (upserts), so a replayed batch is harmless.
+    /// Two batches of a run may be applied at once, each in its own
+    /// transaction (they commit in order), so the items of a run must write
+    /// distinct rows: one batch never waits on a row of the next.
     async fn process(
-        &mut self,
+        &self,
         tx: &mut PgConnection,
         run: &ClaimedRun,
         items: &[String],

@@ -11,8 +11,9 @@ use super::metrics;
 use super::operation::{describe_error, ClaimedRun, ItemOutcome, PreparedRun, Reason, RunError};
 use super::operations;
 use crate::model::RunStatus;
+use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use sqlx::postgres::PgListener;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -415,7 +416,7 @@ async fn run_group(
         }
     }
     let mut executed = Vec::with_capacity(runs.len());
-    for ((run, p), done) in runs.iter().zip(prepared.iter_mut()).zip(outcomes) {
+    for ((run, p), done) in runs.iter().zip(&prepared).zip(outcomes) {
         let items = p.items().to_vec();
         let outcomes = match done {
             Some(outcomes) => outcomes,
@@ -492,7 +493,7 @@ async fn execute(pool: &PgPool, config: &WorkerConfig, token: &CancellationToken
         )))
     } else {
         match operations::find(run.kind).prepare(pool, &run).await {
-            Ok(mut p) => process_items(pool, config, token, &run, p.as_mut(), &cancel, &lost).await,
+            Ok(p) => process_items(pool, config, token, &run, p.as_ref(), &cancel, &lost).await,
             Err(err) => on_error(config, &run, err, "preparing the run"),
         }
     };
@@ -589,20 +590,28 @@ async fn release(pool: &PgPool, run: &ClaimedRun, why: Release) {
     }
 }
 
+/// Batches of one run in flight at once: while one is applied, the next is
+/// already being applied on a second connection (when the pool has one
+/// idle), so a large run keeps more than one core busy. Batches still commit
+/// one after another in order, so a crash keeps a contiguous prefix and the
+/// run resumes after its last committed batch.
+const BATCHES_IN_FLIGHT: usize = 2;
+
 async fn process_items(
     pool: &PgPool,
     config: &WorkerConfig,
     token: &CancellationToken,
     run: &ClaimedRun,
-    prepared: &mut dyn PreparedRun,
+    prepared: &dyn PreparedRun,
     cancel: &AtomicBool,
     lost: &AtomicBool,
 ) -> Ending {
-    let items: Vec<String> = prepared.items().to_vec();
+    let items = prepared.items();
     let total = items.len() as i32;
     let mut offset = (run.processed_items.max(0) as usize).min(items.len());
     let mut batch = 50usize.min(config.max_batch).max(1);
-    while offset < items.len() {
+    let mut in_flight = FuturesOrdered::new();
+    loop {
         if cancel.load(Ordering::Relaxed) {
             return Ending::Finish(Outcome::Cancelled);
         }
@@ -612,65 +621,102 @@ async fn process_items(
         if token.is_cancelled() {
             return Ending::Release(Release::Shutdown);
         }
-        let end = (offset + batch).min(items.len());
-        let started = Instant::now();
-        let last = end == items.len();
-        match commit_batch(
-            pool,
-            config,
-            run,
-            prepared,
-            &items[offset..end],
-            total,
-            last,
-        )
-        .await
-        {
-            Ok(Recorded::Continue { cancel_requested }) => {
+        while in_flight.len() < BATCHES_IN_FLIGHT && offset < items.len() {
+            // The first batch waits for a connection; a second one only
+            // takes an idle one, so runs never wait on each other's extras.
+            let tx = if in_flight.is_empty() {
+                pool.begin().await.map(Some)
+            } else {
+                pool.try_begin().await
+            };
+            let tx = match tx {
+                Ok(Some(tx)) => tx,
+                Ok(None) => break,
+                Err(err) => return on_error(config, run, err.into(), "a batch"),
+            };
+            let end = (offset + batch).min(items.len());
+            in_flight.push_back(apply_batch(tx, run, prepared, &items[offset..end]));
+            offset = end;
+        }
+        let Some(applied) = in_flight.next().await else {
+            // No items at all (or all done by an earlier attempt).
+            return Ending::Finish(Outcome::Done);
+        };
+        let last = offset == items.len() && in_flight.is_empty();
+        match record_batch(pool, config, run, prepared, applied, total, last).await {
+            Ok((Recorded::Continue { cancel_requested }, took)) => {
                 if cancel_requested {
                     cancel.store(true, Ordering::Relaxed);
                 }
+                // Aim for ~250 ms per batch so progress is flushed several
+                // times a second.
+                if took < Duration::from_millis(100) {
+                    batch = (batch * 2).min(config.max_batch);
+                } else if took > Duration::from_millis(400) {
+                    batch = (batch / 2).max(1);
+                }
             }
-            Ok(Recorded::Finished(status)) => {
+            Ok((Recorded::Finished(status), _)) => {
                 metrics::run_finished(run.kind, status);
                 tracing::info!(status = status.as_str(), "run finished");
                 return Ending::Done;
             }
-            Ok(Recorded::Lost) => return Ending::Lost,
+            Ok((Recorded::Lost, _)) => return Ending::Lost,
             Err(err) => return on_error(config, run, err, "a batch"),
         }
-        offset = end;
         if !config.batch_pause.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(config.batch_pause) => {}
                 _ = token.cancelled() => {}
             }
         }
-        // Aim for ~250 ms per batch so progress is flushed several times a second.
-        let took = started.elapsed();
-        if took < Duration::from_millis(100) {
-            batch = (batch * 2).min(config.max_batch);
-        } else if took > Duration::from_millis(400) {
-            batch = (batch / 2).max(1);
-        }
     }
-    // No items at all (or all done by an earlier attempt).
-    Ending::Finish(Outcome::Done)
 }
 
-/// Applies one batch and records it in one transaction. A batch the storage
-/// refuses is taken apart item by item, so one bad item fails alone.
-async fn commit_batch(
+/// A batch whose effects are applied in its still open transaction.
+struct Applied<'a> {
+    tx: Transaction<'static, Postgres>,
+    items: &'a [String],
+    outcomes: Result<Vec<ItemOutcome>, RunError>,
+    started: Instant,
+}
+
+/// Applies one batch's effects in `tx`, leaving it open for [`record_batch`].
+async fn apply_batch<'a>(
+    mut tx: Transaction<'static, Postgres>,
+    run: &ClaimedRun,
+    prepared: &dyn PreparedRun,
+    items: &'a [String],
+) -> Applied<'a> {
+    let started = Instant::now();
+    let outcomes = prepared.process(&mut tx, run, items).await;
+    Applied {
+        tx,
+        items,
+        outcomes,
+        started,
+    }
+}
+
+/// Records an applied batch and commits it. A batch the storage refused is
+/// taken apart item by item, so one bad item fails alone. Answers how long
+/// the batch took from its start to its commit.
+async fn record_batch(
     pool: &PgPool,
     config: &WorkerConfig,
     run: &ClaimedRun,
-    prepared: &mut dyn PreparedRun,
-    items: &[String],
+    prepared: &dyn PreparedRun,
+    applied: Applied<'_>,
     total: i32,
     last: bool,
-) -> Result<Recorded, RunError> {
-    let mut tx = pool.begin().await?;
-    let outcomes = match prepared.process(&mut tx, run, items).await {
+) -> Result<(Recorded, Duration), RunError> {
+    let Applied {
+        mut tx,
+        items,
+        outcomes,
+        started,
+    } = applied;
+    let outcomes = match outcomes {
         Ok(outcomes) => outcomes,
         Err(RunError::Permanent(err)) => {
             tx.rollback().await?;
@@ -684,11 +730,11 @@ async fn commit_batch(
     let recorded = lifecycle::record_batch(&mut tx, run, tally, total, last, config.lease).await?;
     if recorded == Recorded::Lost {
         tx.rollback().await?;
-        return Ok(recorded);
+        return Ok((recorded, started.elapsed()));
     }
     tx.commit().await?;
     metrics::items_processed(run.kind, items.len() as u64);
-    Ok(recorded)
+    Ok((recorded, started.elapsed()))
 }
 
 /// Processes each item of a refused batch in a savepoint of its own: an item
@@ -698,7 +744,7 @@ async fn commit_batch(
 async fn isolate(
     tx: &mut PgConnection,
     run: &ClaimedRun,
-    prepared: &mut dyn PreparedRun,
+    prepared: &dyn PreparedRun,
     items: &[String],
     batch_error: &sqlx::Error,
 ) -> Result<Vec<ItemOutcome>, RunError> {

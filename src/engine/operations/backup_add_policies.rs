@@ -272,7 +272,7 @@ impl PreparedRun for Scope {
     }
 
     async fn process(
-        &mut self,
+        &self,
         tx: &mut PgConnection,
         run: &ClaimedRun,
         items: &[String],

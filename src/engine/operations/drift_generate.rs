@@ -226,7 +226,7 @@ impl PreparedRun for Prepared {
     }
 
     async fn process(
-        &mut self,
+        &self,
         tx: &mut PgConnection,
         run: &ClaimedRun,
         items: &[String],

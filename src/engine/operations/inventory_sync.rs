@@ -273,7 +273,7 @@ impl PreparedRun for Prepared {
     }
 
     async fn process(
-        &mut self,
+        &self,
         tx: &mut PgConnection,
         run: &ClaimedRun,
         items: &[String],
