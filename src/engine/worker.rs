@@ -594,7 +594,8 @@ async fn release(pool: &PgPool, run: &ClaimedRun, why: Release) {
 /// already being applied on a second connection (when the pool has one
 /// idle), so a large run keeps more than one core busy. Batches still commit
 /// one after another in order, so a crash keeps a contiguous prefix and the
-/// run resumes after its last committed batch.
+/// run resumes after its last committed batch. Runs paced by a batch pause
+/// are meant to press lightly and apply one batch at a time.
 const BATCHES_IN_FLIGHT: usize = 2;
 
 async fn process_items(
@@ -611,6 +612,11 @@ async fn process_items(
     let mut offset = (run.processed_items.max(0) as usize).min(items.len());
     let mut batch = 50usize.min(config.max_batch).max(1);
     let mut in_flight = FuturesOrdered::new();
+    let most_in_flight = if config.batch_pause.is_zero() {
+        BATCHES_IN_FLIGHT
+    } else {
+        1
+    };
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Ending::Finish(Outcome::Cancelled);
@@ -621,7 +627,7 @@ async fn process_items(
         if token.is_cancelled() {
             return Ending::Release(Release::Shutdown);
         }
-        while in_flight.len() < BATCHES_IN_FLIGHT && offset < items.len() {
+        while in_flight.len() < most_in_flight && offset < items.len() {
             // The first batch waits for a connection; a second one only
             // takes an idle one, so runs never wait on each other's extras.
             let tx = if in_flight.is_empty() {
