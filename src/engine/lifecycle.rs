@@ -296,6 +296,65 @@ impl ClaimLimits {
     }
 }
 
+/// The claim statement. Its pick is capped by a constant, not only by a
+/// parameter: workers plan it once per connection without the parameters'
+/// values, and an estimate of thousands of picked runs made Postgres update
+/// them through a scan of the whole run table, slower with every run kept.
+static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH RECURSIVE stale AS ( \
+             SELECT r.tenant_id, r.id, r.lease_owner IS NOT NULL AS lost FROM bulk_operation_runs r \
+             WHERE r.status = 'running' AND r.lease_expires_at < now() \
+               AND r.resource || '.' || r.action = ANY($4) \
+             ORDER BY r.lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
+         waiting AS ( \
+             (SELECT tenant_id FROM bulk_operation_runs WHERE status = 'pending' ORDER BY tenant_id LIMIT 1) \
+             UNION ALL \
+             SELECT (SELECT r.tenant_id FROM bulk_operation_runs r \
+                     WHERE r.status = 'pending' AND r.tenant_id > t.tenant_id ORDER BY r.tenant_id LIMIT 1) \
+             FROM waiting t WHERE t.tenant_id IS NOT NULL), \
+         per_tenant AS ( \
+             SELECT greatest(ceil($9::numeric / greatest(count(*), 1)), 1)::bigint AS share \
+             FROM waiting WHERE tenant_id IS NOT NULL), \
+         locked AS ( \
+             SELECT l.*, busy.n AS busy FROM waiting t \
+             CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM bulk_operation_runs b \
+                                 WHERE b.tenant_id = t.tenant_id AND b.status = 'running') busy \
+             CROSS JOIN LATERAL ( \
+                 SELECT r.tenant_id, r.id, r.created_at, r.total_items FROM bulk_operation_runs r \
+                 WHERE r.tenant_id = t.tenant_id AND r.status = 'pending' \
+                   AND r.resource || '.' || r.action = ANY($4) \
+                 ORDER BY r.created_at, r.id LIMIT (SELECT share FROM per_tenant) FOR UPDATE SKIP LOCKED) l \
+             WHERE t.tenant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stale)), \
+         candidates AS ( \
+             SELECT c.tenant_id, c.id, c.created_at, \
+                    row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.created_at, c.id)::int + c.busy AS score, \
+                    CASE WHEN c.total_items <= $7 THEN 1.0 / $8 ELSE 1.0 END AS cost \
+             FROM locked c), \
+         ranked AS ( \
+             SELECT c.*, sum(c.cost) OVER (ORDER BY c.score, c.created_at, c.id) AS slots_used FROM candidates c \
+             WHERE $5::int IS NULL OR c.score <= $5), \
+         pending AS ( \
+             SELECT tenant_id, id, false AS lost FROM ranked WHERE slots_used <= $3 + 1e-9 \
+             ORDER BY score, created_at, id LIMIT $9), \
+         pick AS (SELECT * FROM (SELECT * FROM stale UNION ALL SELECT * FROM pending) p LIMIT {MAX_CLAIM}), \
+         claimed AS ( \
+             UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \
+                 lease_owner = $1 || '/' || gen_random_uuid(), \
+                 lease_expires_at = now() + make_interval(secs => $2), heartbeat_at = now(), progressed_at = now(), \
+                 attempts = r.attempts + 1 \
+             FROM pick WHERE r.tenant_id = pick.tenant_id AND r.id = pick.id \
+             RETURNING r.tenant_id, r.id, r.user_id, r.resource, r.action, r.item_ids, r.total_items, r.lease_owner, \
+                       r.processed_items, r.attempts, r.cancel_requested_at IS NOT NULL AS cancel_requested, \
+                       pick.lost AS recovered), \
+         recovered AS ( \
+             INSERT INTO audit_logs (tenant_id, action, subject_type, subject_id, metadata) \
+             SELECT tenant_id, $6, 'bulk_operation_run', id, jsonb_build_object('attempt', attempts) \
+             FROM claimed WHERE recovered) \
+         SELECT c.*, t.slug AS tenant_slug, t.name AS tenant_name FROM claimed c JOIN tenants t ON t.id = c.tenant_id"
+    )
+});
+
 /// Claims runs in one statement, only of kinds this build executes:
 ///
 /// 1. running runs whose lease expired (their worker died) or whose retry
@@ -337,69 +396,18 @@ pub async fn claim(
         recovered: bool,
     }
     let kinds: Vec<&str> = OperationKind::ALL.iter().map(|k| k.key()).collect();
-    let rows: Vec<Row> = sqlx::query_as(
-        "WITH RECURSIVE stale AS ( \
-             SELECT r.tenant_id, r.id, r.lease_owner IS NOT NULL AS lost FROM bulk_operation_runs r \
-             WHERE r.status = 'running' AND r.lease_expires_at < now() \
-               AND r.resource || '.' || r.action = ANY($4) \
-             ORDER BY r.lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
-         waiting AS ( \
-             (SELECT tenant_id FROM bulk_operation_runs WHERE status = 'pending' ORDER BY tenant_id LIMIT 1) \
-             UNION ALL \
-             SELECT (SELECT r.tenant_id FROM bulk_operation_runs r \
-                     WHERE r.status = 'pending' AND r.tenant_id > t.tenant_id ORDER BY r.tenant_id LIMIT 1) \
-             FROM waiting t WHERE t.tenant_id IS NOT NULL), \
-         per_tenant AS ( \
-             SELECT greatest(ceil($9::numeric / greatest(count(*), 1)), 1)::bigint AS share \
-             FROM waiting WHERE tenant_id IS NOT NULL), \
-         locked AS ( \
-             SELECT l.*, busy.n AS busy FROM waiting t \
-             CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM bulk_operation_runs b \
-                                 WHERE b.tenant_id = t.tenant_id AND b.status = 'running') busy \
-             CROSS JOIN LATERAL ( \
-                 SELECT r.tenant_id, r.id, r.created_at, r.total_items FROM bulk_operation_runs r \
-                 WHERE r.tenant_id = t.tenant_id AND r.status = 'pending' \
-                   AND r.resource || '.' || r.action = ANY($4) \
-                 ORDER BY r.created_at, r.id LIMIT (SELECT share FROM per_tenant) FOR UPDATE SKIP LOCKED) l \
-             WHERE t.tenant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM stale)), \
-         candidates AS ( \
-             SELECT c.tenant_id, c.id, c.created_at, \
-                    row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.created_at, c.id)::int + c.busy AS score, \
-                    CASE WHEN c.total_items <= $7 THEN 1.0 / $8 ELSE 1.0 END AS cost \
-             FROM locked c), \
-         ranked AS ( \
-             SELECT c.*, sum(c.cost) OVER (ORDER BY c.score, c.created_at, c.id) AS slots_used FROM candidates c \
-             WHERE $5::int IS NULL OR c.score <= $5), \
-         pending AS ( \
-             SELECT tenant_id, id, false AS lost FROM ranked WHERE slots_used <= $3 + 1e-9 \
-             ORDER BY score, created_at, id LIMIT $9), \
-         pick AS (SELECT * FROM stale UNION ALL SELECT * FROM pending), \
-         claimed AS ( \
-             UPDATE bulk_operation_runs r SET status = 'running', started_at = coalesce(r.started_at, now()), \
-                 lease_owner = $1 || '/' || gen_random_uuid(), \
-                 lease_expires_at = now() + make_interval(secs => $2), heartbeat_at = now(), progressed_at = now(), \
-                 attempts = r.attempts + 1 \
-             FROM pick WHERE r.tenant_id = pick.tenant_id AND r.id = pick.id \
-             RETURNING r.tenant_id, r.id, r.user_id, r.resource, r.action, r.item_ids, r.total_items, r.lease_owner, \
-                       r.processed_items, r.attempts, r.cancel_requested_at IS NOT NULL AS cancel_requested, \
-                       pick.lost AS recovered), \
-         recovered AS ( \
-             INSERT INTO audit_logs (tenant_id, action, subject_type, subject_id, metadata) \
-             SELECT tenant_id, $6, 'bulk_operation_run', id, jsonb_build_object('attempt', attempts) \
-             FROM claimed WHERE recovered) \
-         SELECT c.*, t.slug AS tenant_slug, t.name AS tenant_name FROM claimed c JOIN tenants t ON t.id = c.tenant_id",
-    )
-    .bind(worker)
-    .bind(limits.lease.as_secs_f64())
-    .bind(limits.slots.max(1))
-    .bind(&kinds)
-    .bind(limits.tenant_concurrency)
-    .bind(RunAuditAction::Recovered.as_str())
-    .bind(limits.small_items)
-    .bind(limits.group.max(1) as f64)
-    .bind(limits.most())
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<Row> = sqlx::query_as(&CLAIM_SQL)
+        .bind(worker)
+        .bind(limits.lease.as_secs_f64())
+        .bind(limits.slots.max(1))
+        .bind(&kinds)
+        .bind(limits.tenant_concurrency)
+        .bind(RunAuditAction::Recovered.as_str())
+        .bind(limits.small_items)
+        .bind(limits.group.max(1) as f64)
+        .bind(limits.most())
+        .fetch_all(pool)
+        .await?;
     // Announced after the claim committed (see `open`).
     let mut started = AfterCommit::default();
     for r in &rows {

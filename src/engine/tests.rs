@@ -460,6 +460,51 @@ async fn a_killed_workers_run_is_recovered_without_duplicated_effects(pool: PgPo
 }
 
 #[sqlx::test]
+async fn a_large_runs_batches_commit_in_order_so_its_effects_are_always_a_prefix(pool: PgPool) {
+    // Batches are applied two at a time; whatever is committed at any moment
+    // must be the first `processed_items` items of the scope, or a run
+    // resumed after a crash would skip some items and redo others.
+    let fx = fixture(&pool, "acme", 5_000).await;
+    let config = WorkerConfig {
+        max_batch: 20,
+        ..fast_workers()
+    };
+    let run = start(&pool, backup(&fx, &fx.policies)).await.unwrap();
+    let workers = WorkerPool::spawn(pool.clone(), config);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut looks = 0;
+    loop {
+        // One snapshot: the run's count and the items copied so far.
+        let (status, processed, copied, in_prefix): (String, i32, i64, i64) = sqlx::query_as(
+            "SELECT r.status, r.processed_items, \
+                    (SELECT count(*) FROM backup_items b WHERE b.tenant_id = r.tenant_id AND b.backup_set_id = $3), \
+                    (SELECT count(*) FROM backup_items b WHERE b.tenant_id = r.tenant_id AND b.backup_set_id = $3 \
+                        AND b.policy_id = ANY(($4::bigint[])[1:r.processed_items])) \
+             FROM bulk_operation_runs r WHERE r.tenant_id = $1 AND r.id = $2",
+        )
+        .bind(fx.tenant)
+        .bind(run.run_id)
+        .bind(fx.backup_set)
+        .bind(&fx.policies)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        looks += 1;
+        assert_eq!(
+            (copied, in_prefix),
+            (i64::from(processed), i64::from(processed)),
+            "look {looks}: {processed} items counted, {copied} copied, {in_prefix} of them the first {processed}"
+        );
+        if status == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run did not finish");
+    }
+    workers.shutdown().await;
+    assert!(looks > 10, "only {looks} looks at the run while it ran");
+}
+
+#[sqlx::test]
 async fn a_run_lost_too_often_fails_with_worker_lost(pool: PgPool) {
     let fx = fixture(&pool, "acme", 1).await;
     let run = start(&pool, backup(&fx, &fx.policies)).await.unwrap();
