@@ -300,7 +300,7 @@ impl ClaimLimits {
 /// parameter: workers plan it once per connection without the parameters'
 /// values, and an estimate of thousands of picked runs made Postgres update
 /// them through a scan of the whole run table, slower with every run kept.
-static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH RECURSIVE stale AS ( \
              SELECT r.tenant_id, r.id, r.lease_owner IS NOT NULL AS lost FROM bulk_operation_runs r \

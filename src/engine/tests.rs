@@ -505,6 +505,56 @@ async fn a_large_runs_batches_commit_in_order_so_its_effects_are_always_a_prefix
 }
 
 #[sqlx::test]
+async fn a_claim_planned_without_its_values_updates_its_runs_by_key_on_a_large_table(pool: PgPool) {
+    // Workers plan the claim once per connection, without the values of its
+    // parameters. Planned so, it must still reach the runs it takes through
+    // their key: a scan of the run table grows with every run ever kept.
+    let fx = fixture(&pool, "acme", 1).await;
+    sqlx::query(
+        "INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, idempotency_key, item_ids) \
+         SELECT $1, $2, 'backup_set', 'add_policies', 'k-' || g, '{}' FROM generate_series(1, 50000) g",
+    )
+    .bind(fx.tenant)
+    .bind(fx.operator)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE bulk_operation_runs")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!(
+        "PREPARE claim_probe AS {}",
+        *super::lifecycle::CLAIM_SQL
+    ))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN EXECUTE claim_probe('w', 30, 32, ARRAY['backup_set.add_policies'], NULL, \
+         'bulk_operation_run.recovered', 64, 32, 256)",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert!(!plan.is_empty(), "no plan");
+    let scans: Vec<&String> = plan
+        .iter()
+        .filter(|line| line.contains("Seq Scan on bulk_operation_runs"))
+        .collect();
+    assert!(
+        scans.is_empty(),
+        "the claim scans the run table:\n{}",
+        plan.join("\n")
+    );
+}
+
+#[sqlx::test]
 async fn a_run_lost_too_often_fails_with_worker_lost(pool: PgPool) {
     let fx = fixture(&pool, "acme", 1).await;
     let run = start(&pool, backup(&fx, &fx.policies)).await.unwrap();
