@@ -274,17 +274,26 @@ pub struct RunFacets {
 /// than they tell.
 pub const COUNT_CAP: i64 = 10_000;
 
+/// A count as the hub shows it: grouped in thousands, "10,000+" at the cap.
 pub fn format_count(n: i64) -> String {
     let plus = if n >= COUNT_CAP { "+" } else { "" };
-    let digits = n.min(COUNT_CAP).to_string();
+    format!("{}{plus}", thousands(n.min(COUNT_CAP)))
+}
+
+/// 1234567 -> "1,234,567".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
+    if n < 0 {
+        out.push('-');
+    }
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
-    format!("{out}{plus}")
+    out
 }
 
 #[cfg(test)]
@@ -339,5 +348,13 @@ mod tests {
         assert_eq!(format_count(7), "7");
         assert_eq!(format_count(1234), "1,234");
         assert_eq!(format_count(COUNT_CAP), "10,000+");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(-12_345), "-12,345");
     }
 }
