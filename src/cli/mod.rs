@@ -9,6 +9,7 @@ pub mod users;
 #[cfg(feature = "bench")]
 pub mod bench;
 
+use crate::model::Email;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use sqlx::PgPool;
@@ -108,17 +109,14 @@ pub struct Actor {
     tenant: String,
     /// Email of the user acting.
     #[arg(long)]
-    user: String,
+    user: Email,
 }
 
 impl Actor {
     /// The tenant's id and the user's.
     async fn resolve(&self, pool: &PgPool) -> anyhow::Result<(i64, i64)> {
         let tenant = find_tenant(pool, &self.tenant).await?;
-        let user: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-            .bind(self.user.trim().to_lowercase())
-            .fetch_optional(pool)
-            .await?;
+        let user = crate::db::users::id_by_email(pool, &self.user).await?;
         let user = user.with_context(|| format!("user '{}' does not exist", self.user))?;
         Ok((tenant, user))
     }

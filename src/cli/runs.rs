@@ -152,11 +152,16 @@ pub async fn retry(db: &Database, args: RetryArgs) -> anyhow::Result<()> {
 }
 
 fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
-    const MAX: u64 = 16 * 1024 * 1024;
+    use crate::model::start::MAX_UPLOAD_BYTES;
     let size = std::fs::metadata(path)
         .with_context(|| format!("reading {}", path.display()))?
         .len();
-    anyhow::ensure!(size <= MAX, "{} is larger than 16 MiB", path.display());
+    anyhow::ensure!(
+        size <= MAX_UPLOAD_BYTES as u64,
+        "{} is larger than {} MiB",
+        path.display(),
+        MAX_UPLOAD_BYTES >> 20
+    );
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))

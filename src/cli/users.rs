@@ -1,6 +1,7 @@
 //! `opshub user add` and `opshub user list`.
 
 use super::Database;
+use crate::model::{Email, NewPassword, Role};
 
 #[derive(clap::Args)]
 pub struct UserArgs {
@@ -15,7 +16,7 @@ enum UserAction {
     /// existing user keeps theirs and gets the role.
     Add {
         #[arg(long)]
-        email: String,
+        email: Email,
         /// Display name (default: the part of the email before @).
         #[arg(long)]
         name: Option<String>,
@@ -24,7 +25,7 @@ enum UserAction {
         tenant: String,
         /// operator (may start, cancel, retry) or viewer (read only).
         #[arg(long)]
-        role: String,
+        role: Role,
     },
     /// List users and their roles.
     List {
@@ -43,10 +44,9 @@ pub async fn run(db: &Database, args: UserArgs) -> anyhow::Result<()> {
             tenant,
             role,
         } => {
-            let name =
-                name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string());
-            let added = users::add(&db.pool, &email, &name, &tenant, &role, || {
-                crate::server::password::hash(&read_password()?)
+            let name = name.unwrap_or_else(|| email.local_part().to_string());
+            let added = users::add(&db.pool, &email, &name, &tenant, role, || {
+                crate::server::password::hash(read_password()?.expose())
             })
             .await?;
             match added {
@@ -71,7 +71,7 @@ pub async fn run(db: &Database, args: UserArgs) -> anyhow::Result<()> {
 }
 
 /// A new user's password: from a terminal prompt, or the first line of stdin.
-fn read_password() -> anyhow::Result<String> {
+fn read_password() -> anyhow::Result<NewPassword> {
     use std::io::IsTerminal as _;
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ")?;
@@ -83,6 +83,5 @@ fn read_password() -> anyhow::Result<String> {
         std::io::stdin().read_line(&mut line)?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
-    crate::db::users::check_password(&password)?;
-    Ok(password)
+    NewPassword::parse(password).map_err(anyhow::Error::msg)
 }

@@ -1,5 +1,6 @@
 //! Types and pure logic shared by the server and the browser. No server crates.
 
+pub mod account;
 pub mod backup_set;
 pub mod event;
 pub mod failure;
@@ -15,6 +16,7 @@ pub mod status;
 pub mod tenant;
 pub mod time;
 
+pub use account::{Email, NewPassword};
 pub use event::{RunAuditAction, RunEvent, RunEventKind, StreamedRunEvent};
 pub use failure::{
     group_failures, FailureEntry, FailureGroup, FailureItem, FailureKey, FailurePage,

@@ -1,6 +1,6 @@
 use crate::api::operations::{get_start_options, ImportInventory, StartBackup, StartDrift};
 use crate::error::AppError;
-use crate::model::start::StartOptions;
+use crate::model::start::{StartOptions, MAX_UPLOAD_BYTES};
 use crate::ui::components::error_panel::ErrorPanel;
 use crate::ui::components::top_bar::SessionResource;
 use leptos::prelude::*;
@@ -159,7 +159,7 @@ fn ImportForm<E: IntoView + 'static>(
         <section class="panel" aria-labelledby="import-heading">
             <h2 id="import-heading">"Import an inventory snapshot"</h2>
             <p class="muted">
-                "A JSON file (at most 16 MiB): " <code>"{\"selection\": {…}, \"policies\": [{\"external_id\", \"policy_type\", \"display_name\", \"settings\", \"assignments\"}]}"</code>
+                {format!("A JSON file (at most {} MiB): ", MAX_UPLOAD_BYTES >> 20)} <code>"{\"selection\": {…}, \"policies\": [{\"external_id\", \"policy_type\", \"display_name\", \"settings\", \"assignments\"}]}"</code>
             </p>
             {error}
             <form method="post" enctype="multipart/form-data" action=ImportInventory::url() class="stacked-form" data-testid="import-form">
