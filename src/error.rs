@@ -60,6 +60,16 @@ impl AppError {
         }
     }
 
+    /// The error of a page being rendered (a malformed URL, say): on the
+    /// server it also becomes the page's status, as a server function's
+    /// error does.
+    pub fn on_page(self) -> AppError {
+        #[cfg(feature = "ssr")]
+        return self.respond();
+        #[cfg(not(feature = "ssr"))]
+        self
+    }
+
     pub fn internal() -> AppError {
         AppError::Internal("an internal error occurred; it has been logged".into())
     }

@@ -1,6 +1,7 @@
 //! The signed-in user's notifications in the current tenant.
 
 use crate::error::AppError;
+use crate::model::notification::NotificationQuery;
 use crate::model::{Bell, NotificationPage};
 use leptos::prelude::*;
 
@@ -25,24 +26,17 @@ pub async fn bell_for_page() -> Result<Bell, AppError> {
 /// A page of notifications, newest first; `older` is the cursor a previous
 /// page returned.
 #[server(prefix = "/api", endpoint = "notifications/list")]
-pub async fn list_notifications(older: Option<String>) -> Result<NotificationPage, AppError> {
-    use crate::db::notifications::{self, Cursor};
+pub async fn list_notifications(
+    #[server(flatten)] query: NotificationQuery,
+) -> Result<NotificationPage, AppError> {
     use crate::server::{auth, context};
     async {
         let actor = auth::actor()?;
-        let before = match older.as_deref().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(Cursor::parse(s).ok_or_else(|| {
-                AppError::BadRequest(
-                    "the page cursor is malformed; start from the first page".into(),
-                )
-            })?),
-        };
-        Ok(notifications::page(
+        Ok(crate::db::notifications::page(
             &context::pool()?,
             actor.tenant.id,
             actor.user_id,
-            before,
+            query.older,
             NOTIFICATIONS_PAGE_SIZE,
         )
         .await?)

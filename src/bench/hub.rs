@@ -10,8 +10,8 @@
 //! removed afterwards unless kept.
 
 use crate::api::runs::RUNS_PAGE_SIZE;
-use crate::model::filter::thousands;
-use crate::model::filter::{RunCursor, RunFacets, RunPage};
+use crate::model::cursor::Cursor;
+use crate::model::run_query::{thousands, RunFacets, RunPage};
 use crate::model::{Bell, StatusBucket};
 use crate::server::test_client::Client;
 use anyhow::Context as _;
@@ -694,11 +694,7 @@ async fn measure(
     .bind(depth - 1)
     .fetch_one(&mut *conn)
     .await?;
-    let deep_cursor = RunCursor {
-        created_at_micros: at.timestamp_micros(),
-        id,
-    }
-    .encode();
+    let deep_cursor = Cursor::new(at, id).encode();
     // A key from the middle of the history.
     let key: String = sqlx::query_scalar(
         "SELECT idempotency_key FROM bulk_operation_runs WHERE tenant_id = $1 \
@@ -731,7 +727,7 @@ async fn measure(
         let mut before = String::new();
         for _ in 0..depth / page {
             let p: RunPage = browser.json(LIST, &[("before", before.as_str())]).await?;
-            before = p.older.context("the list ended early")?;
+            before = p.older.context("the list ended early")?.encode();
         }
         anyhow::ensure!(
             before == deep_cursor,

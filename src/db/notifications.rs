@@ -1,6 +1,7 @@
 //! A user's notifications in one tenant: the bell, the list, marking read.
 //! Every query filters by tenant and by the notifiable user.
 
+use crate::model::cursor::Cursor;
 use crate::model::notification::{BELL_SIZE, UNREAD_CAP};
 use crate::model::{Bell, NotificationItem, NotificationPage};
 use chrono::{DateTime, Utc};
@@ -23,27 +24,6 @@ impl Row {
             self.created_at,
             self.read_at.is_some(),
         )
-    }
-}
-
-/// Where a page of the list starts: strictly older than this entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    pub created_at: DateTime<Utc>,
-    pub id: Uuid,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        format!("{}_{}", self.created_at.timestamp_micros(), self.id)
-    }
-
-    pub fn parse(s: &str) -> Option<Cursor> {
-        let (micros, id) = s.split_once('_')?;
-        Some(Cursor {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-            id: Uuid::parse_str(id).ok()?,
-        })
     }
 }
 
@@ -82,7 +62,7 @@ pub async fn page(
     pool: &PgPool,
     tenant_id: i64,
     user_id: i64,
-    before: Option<Cursor>,
+    before: Option<Cursor<Uuid>>,
     limit: i64,
 ) -> Result<NotificationPage, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(
@@ -105,11 +85,7 @@ pub async fn page(
         older: more
             .then(|| rows.last())
             .flatten()
-            .map(|r| Cursor {
-                created_at: r.created_at,
-                id: r.id,
-            })
-            .map(|c| c.encode()),
+            .map(|r| Cursor::new(r.created_at, r.id)),
     })
 }
 
@@ -186,22 +162,14 @@ mod tests {
         assert_eq!(titles(&first), ["run 5", "run 4"]);
         // A new notification does not shift the next page.
         notify(&pool, t, u, 6).await;
-        let cursor = Cursor::parse(first.older.as_deref().unwrap()).unwrap();
+        let cursor = first.older.unwrap();
         let second = page(&pool, t, u, Some(cursor), 2).await.unwrap();
         assert_eq!(titles(&second), ["run 3", "run 2"]);
-        let third = page(
-            &pool,
-            t,
-            u,
-            Some(Cursor::parse(second.older.as_deref().unwrap()).unwrap()),
-            2,
-        )
-        .await
-        .unwrap();
+        let third = page(&pool, t, u, second.older, 2).await.unwrap();
         assert_eq!(titles(&third), ["run 1"]);
         assert_eq!(third.older, None);
-        assert_eq!(Cursor::parse("garbage"), None);
-        assert_eq!(Cursor::parse("12_not-a-uuid"), None);
+        assert!(Cursor::<Uuid>::parse("garbage").is_err());
+        assert!(Cursor::<Uuid>::parse("12_not-a-uuid").is_err());
     }
 
     #[sqlx::test]

@@ -2,15 +2,16 @@
 
 pub mod account;
 pub mod backup_set;
+pub mod cursor;
 pub mod event;
 pub mod failure;
-pub mod filter;
 pub mod finding;
 pub mod id;
 pub mod notification;
 pub mod operation;
 pub mod overview;
 pub mod run;
+pub mod run_query;
 pub mod start;
 pub mod status;
 pub mod tenant;

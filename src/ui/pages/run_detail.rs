@@ -530,7 +530,7 @@ fn RelatedView(scope: RunScope, findings: Option<i64>) -> impl IntoView {
         return ().into_any();
     };
     let count = findings.unwrap_or(0);
-    let href = crate::model::finding::FindingFilter {
+    let href = crate::model::finding::FindingQuery {
         scope_key: Some(scope_key),
         baseline_run_id,
         current_run_id,
