@@ -277,13 +277,13 @@ pub async fn sign_in(
             "the email or the password is too long".into(),
         ));
     }
-    let email = crate::model::Email::parse(email)
-        .map_err(|_| AppError::BadRequest("enter your email address".into()))?;
-    let email = email.as_str();
-    check_throttle(pool, email, client).await?;
+    let email: String = crate::model::Email::parse(email)
+        .map_err(|_| AppError::BadRequest("enter your email address".into()))?
+        .into();
+    check_throttle(pool, &email, client).await?;
     let user: Option<(i64, String)> =
         sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
-            .bind(email)
+            .bind(&email)
             .fetch_optional(pool)
             .await?;
     let (user_id, hash) = match user {
@@ -292,7 +292,7 @@ pub async fn sign_in(
     };
     let matched = verify_password(password.to_string(), hash).await?;
     let Some(user_id) = user_id.filter(|_| matched) else {
-        record_failure(pool, email, client).await?;
+        record_failure(pool, &email, client).await?;
         tracing::info!(client = client.unwrap_or("unknown"), "failed sign-in");
         return Err(wrong());
     };
