@@ -11,16 +11,16 @@ pub const NOTIFICATIONS_PAGE_SIZE: i64 = 25;
 /// The bell: unread count and the latest entries.
 #[server(prefix = "/api", endpoint = "notifications/bell")]
 pub async fn get_bell() -> Result<Bell, AppError> {
-    bell_for_page().await.map_err(AppError::respond)
-}
-
-/// The bell for the page being rendered, read in-process without touching
-/// the page's status.
-#[cfg(feature = "ssr")]
-pub async fn bell_for_page() -> Result<Bell, AppError> {
     use crate::server::{auth, context};
-    let actor = auth::actor()?;
-    Ok(crate::db::notifications::bell(&context::pool()?, actor.tenant.id, actor.user_id).await?)
+    async {
+        let actor = auth::actor()?;
+        Ok(
+            crate::db::notifications::bell(&context::pool()?, actor.tenant.id, actor.user_id)
+                .await?,
+        )
+    }
+    .await
+    .map_err(AppError::respond)
 }
 
 /// A page of notifications, newest first; `older` is the cursor a previous

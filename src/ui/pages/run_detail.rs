@@ -3,7 +3,8 @@ use crate::error::AppError;
 use crate::model::time::format_duration;
 use crate::model::{AuditEntry, FailureGroup, FailureKey, FailurePage, RunDetail, RunScope};
 use crate::ui::components::{
-    error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
+    confirm::Confirm, error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge,
+    timestamp::Timestamp,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -485,35 +486,6 @@ fn RunActionsView(
             }
             {move || error().map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
         </section>
-    }
-    .into_any()
-}
-
-/// A button that opens a confirmation holding the real action.
-#[component]
-fn Confirm(
-    label: &'static str,
-    question: String,
-    disabled_because: Option<&'static str>,
-    testid: &'static str,
-    children: Children,
-) -> impl IntoView {
-    if let Some(why) = disabled_because {
-        return view! {
-            <button type="button" class="btn" disabled=true title=why data-testid=testid>
-                {label.trim_end_matches('…')}
-            </button>
-        }
-        .into_any();
-    }
-    view! {
-        <details class="confirm" data-testid=testid>
-            <summary class="btn">{label}</summary>
-            <div class="confirm-panel" role="group" aria-label=label>
-                <p>{question}</p>
-                {children()}
-            </div>
-        </details>
     }
     .into_any()
 }

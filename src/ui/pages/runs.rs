@@ -3,9 +3,7 @@ use crate::error::AppError;
 use crate::model::cursor::Cursor;
 use crate::model::run_query::{format_count, RunFacets, RunQuery, TimeRange};
 use crate::model::{OperationKind, RunSummary};
-use crate::ui::components::{
-    error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
-};
+use crate::ui::components::{error_panel::ErrorPanel, run_table::RunTable};
 use crate::ui::live::{Live, StatusCache};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -63,7 +61,7 @@ pub fn RunsPage() -> impl IntoView {
                     Ok((f, page, facets)) => {
                         view! {
                             <Controls facets filter=f.clone() />
-                            <RunsTable runs=page.runs filtered=f.is_filtered() />
+                            <MatchingRuns runs=page.runs filtered=f.is_filtered() />
                             <Pager filter=f older=page.older />
                         }
                             .into_any()
@@ -198,7 +196,7 @@ fn Pager(filter: RunQuery, older: Option<Cursor<i64>>) -> impl IntoView {
 }
 
 #[component]
-fn RunsTable(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
+fn MatchingRuns(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
     if runs.is_empty() {
         return if filtered {
             view! {
@@ -219,64 +217,4 @@ fn RunsTable(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
         };
     }
     view! { <RunTable runs /> }.into_any()
-}
-
-/// Runs as a table, in the order given.
-#[component]
-pub fn RunTable(runs: Vec<RunSummary>) -> impl IntoView {
-    view! {
-        <div class="table-wrap">
-            // Narrow screens show each run as a card (see main.css): no
-            // column is cut and nothing scrolls sideways.
-            <table class="runs-table">
-                <caption class="visually-hidden">"Runs, newest first"</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Run"</th>
-                        <th scope="col">"Operation"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Progress"</th>
-                        <th scope="col" class="num col-count">"Succeeded"</th>
-                        <th scope="col" class="num col-count">"Failed"</th>
-                        <th scope="col" class="num col-count">"Skipped"</th>
-                        <th scope="col" class="col-initiator">"Initiator"</th>
-                        <th scope="col" class="col-created">"Created"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {runs
-                        .into_iter()
-                        .map(|run| {
-                            let href = format!("/runs/{}", run.id);
-                            view! {
-                                <tr data-run-id=run.id>
-                                    <td>
-                                        <A href=href>{format!("#{}", run.id)}</A>
-                                    </td>
-                                    <td>
-                                        <span class="op-label">{run.operation_label()}</span>
-                                        <code class="op-key">{run.operation_key()}</code>
-                                        {run.waiting_for_worker().map(|text| view! { <span class="muted waiting-kind" title=text>" · waiting for a worker that knows this kind"</span> })}
-                                    </td>
-                                    <td>
-                                        <StatusBadge status=run.status />
-                                    </td>
-                                    <td class="progress-cell">
-                                        <ProgressBar counters=run.counters status=run.status />
-                                    </td>
-                                    <td class="num col-count" data-label="Succeeded">{run.counters.succeeded}</td>
-                                    <td class="num col-count" data-label="Failed">{run.counters.failed}</td>
-                                    <td class="num col-count" data-label="Skipped">{run.counters.skipped}</td>
-                                    <td class="col-initiator">{run.initiator.clone()}</td>
-                                    <td class="col-created">
-                                        <Timestamp at=run.created_at />
-                                    </td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
-    }
 }
