@@ -109,7 +109,7 @@ pub async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    app.run_with_workers(workers, grace, stop).await
+    shutdown::run_hub(app, workers, grace, stop).await
 }
 
 pub async fn worker(db: Database, args: WorkerArgs) -> anyhow::Result<()> {

@@ -1,4 +1,5 @@
-//! A user's notifications in one tenant: the bell, the list, marking read.
+//! A user's notifications in one tenant: storing them, the bell, the list,
+//! marking read.
 //! Every query filters by tenant and by the notifiable user.
 
 use crate::model::cursor::Cursor;
@@ -25,6 +26,34 @@ impl Row {
             self.read_at.is_some(),
         )
     }
+}
+
+/// Stores a database notification for a user, inside the caller's
+/// transaction so it commits (or not) with the change it reports.
+pub async fn notify_user(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: i64,
+    user_id: i64,
+    notification_type: &str,
+    data: serde_json::Value,
+    at: DateTime<Utc>,
+    read_at: Option<DateTime<Utc>>,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO notifications (tenant_id, id, type, notifiable_type, notifiable_id, data, read_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'user', $4, $5, $6, $7, $7)",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(notification_type)
+    .bind(user_id)
+    .bind(data)
+    .bind(read_at)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(id)
 }
 
 /// The unread count (capped) and the latest entries, in one query: with no
@@ -136,7 +165,7 @@ mod tests {
 
     async fn notify(pool: &PgPool, tenant_id: i64, user_id: i64, n: i64) -> Uuid {
         let mut conn = pool.acquire().await.unwrap();
-        crate::db::audit::notify_user(
+        notify_user(
             &mut conn,
             tenant_id,
             user_id,

@@ -170,7 +170,7 @@ impl FindingQuery {
     pub fn to_url(&self) -> String {
         let mut params = Vec::new();
         if let Some(s) = &self.scope_key {
-            params.push(format!("scope={}", super::run_query::encode(s)));
+            params.push(format!("scope={}", super::url::encode(s)));
         }
         if let Some(b) = self.baseline_run_id {
             params.push(format!("baseline={b}"));

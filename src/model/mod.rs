@@ -16,6 +16,7 @@ pub mod start;
 pub mod status;
 pub mod tenant;
 pub mod time;
+pub mod url;
 
 pub use account::{Email, NewPassword};
 pub use event::{RunAuditAction, RunEvent, RunEventKind, StreamedRunEvent};

@@ -3,6 +3,7 @@
 //! reloads, back/forward and shared links restore it.
 
 use super::cursor::Cursor;
+use super::url::encode;
 use super::{OperationKind, RunSummary, StatusBucket};
 use serde::{Deserialize, Serialize};
 
@@ -244,28 +245,6 @@ impl From<RunQuery> for RunQueryParams {
 
 fn clip(s: &str) -> String {
     s.chars().take(40).collect()
-}
-
-/// Percent-encodes a query value.
-pub fn encode(s: &str) -> String {
-    percent_encode(s, false)
-}
-
-/// Percent-encodes everything but unreserved characters (and `/` when
-/// `keep_slash`, for a path carried in a query value).
-pub fn percent_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A page of the runs list.

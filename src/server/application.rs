@@ -1,9 +1,9 @@
 //! The hub as one value: built once from its configuration, then served by
-//! `opshub serve`, by the tests (on a free port) and by the benchmark alike.
+//! `opshub serve` (beside its workers, see [`super::shutdown::run_hub`]), by
+//! the tests (on a free port) and by the benchmark alike.
 
-use crate::engine::WorkerPool;
 use crate::server::state::{AppState, DEFAULT_STALLED_AFTER};
-use crate::server::{assets, http, live::LiveHub, shutdown};
+use crate::server::{assets, http, live::LiveHub};
 use anyhow::Context as _;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
@@ -91,17 +91,6 @@ impl Application {
         grace: Duration,
     ) -> anyhow::Result<()> {
         http::serve(self.state, self.listener, stop, grace).await
-    }
-
-    /// `opshub serve`: the hub and, if any, this process's workers, until
-    /// `stop` is cancelled; then both stop at once, each within `grace`.
-    pub async fn run_with_workers(
-        self,
-        workers: Option<WorkerPool>,
-        grace: Duration,
-        stop: CancellationToken,
-    ) -> anyhow::Result<()> {
-        shutdown::run_hub(self, workers, grace, stop).await
     }
 
     /// Serves in the background until the returned task is aborted: for
