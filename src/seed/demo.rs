@@ -298,16 +298,7 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
         let (base_id, base_items) = (&syncs[b].0, &syncs[b].1);
         let (curr_id, curr_items) = (&syncs[c].0, &syncs[c].1);
         let changes = compare(base_items, curr_items);
-        let compared = {
-            let mut ids: Vec<_> = base_items
-                .iter()
-                .chain(curr_items)
-                .map(|i| &i.subject_external_id)
-                .collect();
-            ids.sort();
-            ids.dedup();
-            ids.len() as i32
-        };
+        let compared = subjects_compared(base_items, curr_items);
         insert_run(
             tx,
             t,
@@ -347,17 +338,7 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
             .await?;
         }
     }
-    let latest_total = {
-        let mut ids: Vec<_> = syncs[2]
-            .1
-            .iter()
-            .chain(&syncs[3].1)
-            .map(|i| &i.subject_external_id)
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids.len() as i32
-    };
+    let latest_total = subjects_compared(&syncs[2].1, &syncs[3].1);
     insert_run(
         tx,
         t,
@@ -710,6 +691,19 @@ async fn insert_run(
         read_before: t.now - Duration::days(1),
     };
     Ok(lifecycle::replay(tx, &run, outcome).await?)
+}
+
+/// How many subjects a drift run of these two syncs compares: each
+/// external id seen in either, once.
+fn subjects_compared(baseline: &[ObservedItem], current: &[ObservedItem]) -> i32 {
+    let mut ids: Vec<_> = baseline
+        .iter()
+        .chain(current)
+        .map(|i| &i.subject_external_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.len() as i32
 }
 
 #[cfg(test)]
