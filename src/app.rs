@@ -50,13 +50,7 @@ pub fn App() -> impl IntoView {
     // switching tenant are full page loads.
     let session: SessionResource = Resource::new(
         || (),
-        |_| async {
-            #[cfg(feature = "ssr")]
-            let info = crate::api::session::session_for_page().await;
-            #[cfg(not(feature = "ssr"))]
-            let info = crate::api::session::current_session().await;
-            info
-        },
+        |_| crate::api::read_for_page(crate::api::session::current_session()),
     );
     provide_context(session);
     crate::ui::live::Live::provide();

@@ -60,6 +60,16 @@ impl AppError {
         }
     }
 
+    /// The error of a page being rendered (a malformed URL, say): on the
+    /// server it also becomes the page's status, as a server function's
+    /// error does.
+    pub fn on_page(self) -> AppError {
+        #[cfg(feature = "ssr")]
+        return self.respond();
+        #[cfg(not(feature = "ssr"))]
+        self
+    }
+
     pub fn internal() -> AppError {
         AppError::Internal("an internal error occurred; it has been logged".into())
     }
@@ -84,13 +94,25 @@ impl FromServerFnError for AppError {
 }
 
 #[cfg(feature = "ssr")]
+pub(crate) use server::READING_FOR_PAGE;
+
+#[cfg(feature = "ssr")]
 mod server {
     use super::AppError;
+
+    tokio::task_local! {
+        /// Set while a page reads data in-process (see
+        /// [`crate::api::read_for_page`]): the page's status is the page's.
+        pub(crate) static READING_FOR_PAGE: ();
+    }
 
     impl AppError {
         /// Records the error on the current response (status code) and logs
         /// server faults. Call on every error a server function returns.
         pub fn respond(self) -> AppError {
+            if READING_FOR_PAGE.try_with(|_| ()).is_ok() {
+                return self;
+            }
             if let Some(opts) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
                 if let Ok(code) = axum::http::StatusCode::from_u16(self.status_code()) {
                     opts.set_status(code);

@@ -3,7 +3,8 @@
 //! - `model`: types and pure logic shared by server and browser
 //! - `api`: server functions, the only data path from the UI
 //! - `ui`: pages and components
-//! - `server`, `db`, `engine`, `seed`: server-only (feature `ssr`)
+//! - `server`, `db`, `engine`, `seed`, `cli`: server-only (feature `ssr`)
+//! - `bench`: measurements, built only with the `bench` feature
 
 pub mod api;
 pub mod app;
@@ -11,8 +12,10 @@ pub mod error;
 pub mod model;
 pub mod ui;
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "bench")]
 pub mod bench;
+#[cfg(feature = "ssr")]
+pub mod cli;
 #[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]

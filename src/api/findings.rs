@@ -1,35 +1,23 @@
 //! Drift findings of the current tenant.
 
 use crate::error::AppError;
-use crate::model::finding::{FindingDetail, FindingPage};
+use crate::model::finding::{FindingDetail, FindingPage, FindingQuery};
 use leptos::prelude::*;
 
 /// A page of findings, newest first, filtered by the list URL's query values
 /// (`scope`, `baseline`, `current`, `status`, `before`).
 #[server(prefix = "/api", endpoint = "findings/list")]
 pub async fn list_findings(
-    scope: Option<String>,
-    baseline: Option<String>,
-    current: Option<String>,
-    status: Option<String>,
-    before: Option<String>,
+    #[server(flatten)] query: FindingQuery,
 ) -> Result<FindingPage, AppError> {
-    use crate::model::finding::{FindingFilter, FINDINGS_PAGE_SIZE};
+    use crate::model::finding::FINDINGS_PAGE_SIZE;
     use crate::server::{auth, context};
     async {
         let actor = auth::actor()?;
-        let filter = FindingFilter::from_query(
-            scope.as_deref(),
-            baseline.as_deref(),
-            current.as_deref(),
-            status.as_deref(),
-            before.as_deref(),
-        )
-        .map_err(AppError::BadRequest)?;
         Ok(crate::db::findings::page(
             &context::pool()?,
             actor.tenant.id,
-            &filter,
+            &query,
             FINDINGS_PAGE_SIZE,
         )
         .await?)

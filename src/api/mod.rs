@@ -10,5 +10,22 @@ pub mod overview;
 pub mod runs;
 pub mod session;
 
+use crate::error::AppError;
+
+/// Reads what every page shows (who is signed in, the bell) through its
+/// server function. In the browser that is a request; on the server it runs
+/// in-process, and its error leaves the rendered page's status alone: a
+/// signed-out visitor of the sign-in page gets the page, not a 401.
+pub async fn read_for_page<T>(
+    call: impl std::future::Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    #[cfg(feature = "ssr")]
+    return crate::error::READING_FOR_PAGE.scope((), call).await;
+    #[cfg(not(feature = "ssr"))]
+    call.await
+}
+
 #[cfg(test)]
 mod access_tests;
+#[cfg(test)]
+mod list_query_tests;

@@ -1,6 +1,7 @@
 //! The signed-in user's notifications in the current tenant.
 
 use crate::error::AppError;
+use crate::model::notification::NotificationQuery;
 use crate::model::{Bell, NotificationPage};
 use leptos::prelude::*;
 
@@ -10,39 +11,32 @@ pub const NOTIFICATIONS_PAGE_SIZE: i64 = 25;
 /// The bell: unread count and the latest entries.
 #[server(prefix = "/api", endpoint = "notifications/bell")]
 pub async fn get_bell() -> Result<Bell, AppError> {
-    bell_for_page().await.map_err(AppError::respond)
-}
-
-/// The bell for the page being rendered, read in-process without touching
-/// the page's status.
-#[cfg(feature = "ssr")]
-pub async fn bell_for_page() -> Result<Bell, AppError> {
     use crate::server::{auth, context};
-    let actor = auth::actor()?;
-    Ok(crate::db::notifications::bell(&context::pool()?, actor.tenant.id, actor.user_id).await?)
+    async {
+        let actor = auth::actor()?;
+        Ok(
+            crate::db::notifications::bell(&context::pool()?, actor.tenant.id, actor.user_id)
+                .await?,
+        )
+    }
+    .await
+    .map_err(AppError::respond)
 }
 
 /// A page of notifications, newest first; `older` is the cursor a previous
 /// page returned.
 #[server(prefix = "/api", endpoint = "notifications/list")]
-pub async fn list_notifications(older: Option<String>) -> Result<NotificationPage, AppError> {
-    use crate::db::notifications::{self, Cursor};
+pub async fn list_notifications(
+    #[server(flatten)] query: NotificationQuery,
+) -> Result<NotificationPage, AppError> {
     use crate::server::{auth, context};
     async {
         let actor = auth::actor()?;
-        let before = match older.as_deref().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(Cursor::parse(s).ok_or_else(|| {
-                AppError::BadRequest(
-                    "the page cursor is malformed; start from the first page".into(),
-                )
-            })?),
-        };
-        Ok(notifications::page(
+        Ok(crate::db::notifications::page(
             &context::pool()?,
             actor.tenant.id,
             actor.user_id,
-            before,
+            query.older,
             NOTIFICATIONS_PAGE_SIZE,
         )
         .await?)

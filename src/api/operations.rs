@@ -118,7 +118,7 @@ pub async fn start_backup(
 /// `snapshot`, at most 16 MiB of JSON). Operators only.
 #[server(prefix = "/api", endpoint = "operations/import", input = MultipartFormData)]
 pub async fn import_inventory(data: MultipartData) -> Result<i64, AppError> {
-    use crate::model::start::MAX_SNAPSHOT_BYTES;
+    use crate::model::start::MAX_UPLOAD_BYTES;
     async {
         // Role first: a viewer's upload is not even read.
         crate::server::auth::actor()?.require_operator()?;
@@ -147,10 +147,11 @@ pub async fn import_inventory(data: MultipartData) -> Result<i64, AppError> {
                 .await
                 .map_err(|_| AppError::BadRequest("the upload is malformed".into()))?
             {
-                if bytes.len() + chunk.len() > MAX_SNAPSHOT_BYTES {
-                    return Err(AppError::BadRequest(
-                        "the snapshot is larger than 16 MiB".into(),
-                    ));
+                if bytes.len() + chunk.len() > MAX_UPLOAD_BYTES {
+                    return Err(AppError::BadRequest(format!(
+                        "the snapshot is larger than {} MiB",
+                        MAX_UPLOAD_BYTES >> 20
+                    )));
                 }
                 bytes.extend_from_slice(&chunk);
             }

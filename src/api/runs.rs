@@ -1,42 +1,25 @@
 //! Runs of the current tenant.
 
 use crate::error::AppError;
-use crate::model::filter::{RunFacets, RunPage};
+use crate::model::run_query::{RunFacets, RunPage, RunQuery};
 use crate::model::{FailurePage, RunDetail};
 use leptos::prelude::*;
 
 /// How many runs a page of the list shows.
 pub const RUNS_PAGE_SIZE: i64 = 50;
 
-/// A page of the current tenant's runs, newest first. The arguments are the
-/// list URL's query values (`status`, `op`, `by`, `range`, `q`, `before`);
+/// A page of the current tenant's runs, newest first. The query travels as
+/// the list URL's values (`status`, `op`, `by`, `range`, `q`, `before`);
 /// unknown or malformed values are a bad request.
 #[server(prefix = "/api", endpoint = "runs/list")]
-pub async fn list_runs(
-    status: Option<String>,
-    op: Option<String>,
-    by: Option<String>,
-    range: Option<String>,
-    q: Option<String>,
-    before: Option<String>,
-) -> Result<RunPage, AppError> {
-    use crate::model::filter::RunFilter;
+pub async fn list_runs(#[server(flatten)] query: RunQuery) -> Result<RunPage, AppError> {
     use crate::server::{auth, context};
     async {
         let actor = auth::actor()?;
-        let filter = RunFilter::from_query(
-            status.as_deref(),
-            op.as_deref(),
-            by.as_deref(),
-            range.as_deref(),
-            q.as_deref(),
-            before.as_deref(),
-        )
-        .map_err(AppError::BadRequest)?;
         Ok(crate::db::run_list::page(
             &context::pool()?,
             actor.tenant.id,
-            &filter,
+            &query,
             RUNS_PAGE_SIZE,
             chrono::Utc::now(),
         )
@@ -46,32 +29,17 @@ pub async fn list_runs(
     .map_err(AppError::respond)
 }
 
-/// Run counts per status bucket under the other filters, and the initiators
-/// to filter by.
+/// Run counts per status bucket under the other filters (the bucket and
+/// the page do not count), and the initiators to filter by.
 #[server(prefix = "/api", endpoint = "runs/facets")]
-pub async fn list_run_facets(
-    op: Option<String>,
-    by: Option<String>,
-    range: Option<String>,
-    q: Option<String>,
-) -> Result<RunFacets, AppError> {
-    use crate::model::filter::RunFilter;
+pub async fn list_run_facets(#[server(flatten)] query: RunQuery) -> Result<RunFacets, AppError> {
     use crate::server::{auth, context};
     async {
         let actor = auth::actor()?;
-        let filter = RunFilter::from_query(
-            None,
-            op.as_deref(),
-            by.as_deref(),
-            range.as_deref(),
-            q.as_deref(),
-            None,
-        )
-        .map_err(AppError::BadRequest)?;
         Ok(crate::db::run_list::facets(
             &context::pool()?,
             actor.tenant.id,
-            &filter,
+            &query.for_counts(),
             chrono::Utc::now(),
         )
         .await?)

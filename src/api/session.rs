@@ -43,16 +43,10 @@ pub async fn sign_out() -> Result<(), AppError> {
 /// they may switch to.
 #[server(prefix = "/api", endpoint = "session/current")]
 pub async fn current_session() -> Result<SessionInfo, AppError> {
-    session_for_page().await.map_err(AppError::respond)
-}
-
-/// The signed-in user for the page being rendered, read in-process. Unlike
-/// the server function it leaves the page's status alone: a signed-out
-/// visitor of the sign-in page gets the page, not a 401.
-#[cfg(feature = "ssr")]
-pub async fn session_for_page() -> Result<SessionInfo, AppError> {
     use crate::server::auth;
-    Ok(auth::session_info(&auth::actor()?))
+    auth::actor()
+        .map(|actor| auth::session_info(&actor))
+        .map_err(AppError::respond)
 }
 
 /// Makes `slug` the current tenant of this session (a tenant the user is a

@@ -10,12 +10,12 @@
 //! removed afterwards unless kept.
 
 use crate::api::runs::RUNS_PAGE_SIZE;
-use crate::model::filter::{RunCursor, RunFacets, RunPage};
+use crate::model::cursor::Cursor;
+use crate::model::run_query::{thousands, RunFacets, RunPage};
 use crate::model::{Bell, StatusBucket};
+use crate::server::test_client::Client;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use reqwest::header::{ACCEPT, ORIGIN};
-use reqwest::StatusCode;
 use sqlx::{ConnectOptions as _, PgConnection, PgPool};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -580,44 +580,29 @@ async fn remove(conn: &mut PgConnection, fx: &Fixture) -> anyhow::Result<()> {
 /// A browser: one cookie jar, one keep-alive connection, calls made the way
 /// the hydrated app makes them (same-origin form POSTs answered in JSON).
 struct Browser {
-    base: String,
-    http: reqwest::Client,
+    client: Client,
 }
 
 impl Browser {
-    fn new(addr: SocketAddr) -> anyhow::Result<Browser> {
-        Ok(Browser {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .context("building the HTTP client")?,
-        })
+    fn new(addr: SocketAddr) -> Browser {
+        Browser {
+            client: Client::new(addr),
+        }
     }
 
     /// One call: the time from sending to the last byte, and the body. Any
     /// answer but a 200 with a body is an error.
     async fn call(&self, path: &str, form: &[(&str, &str)]) -> anyhow::Result<(Duration, String)> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .form(form)
-            .header(ACCEPT, "application/json")
-            .header(ORIGIN, &self.base);
         let began = Instant::now();
-        let response = request
-            .send()
+        let response = self
+            .client
+            .try_post_with(path, form, &[("accept", "application/json")])
             .await
             .with_context(|| format!("POST {path}"))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .with_context(|| format!("reading the answer to POST {path}"))?;
         let took = began.elapsed();
+        let (status, text) = (response.status, response.body);
         anyhow::ensure!(
-            status == StatusCode::OK,
+            status == 200,
             "POST {path} answered {status}: {}",
             text.chars().take(300).collect::<String>()
         );
@@ -709,11 +694,7 @@ async fn measure(
     .bind(depth - 1)
     .fetch_one(&mut *conn)
     .await?;
-    let deep_cursor = RunCursor {
-        created_at_micros: at.timestamp_micros(),
-        id,
-    }
-    .encode();
+    let deep_cursor = Cursor::new(at, id).encode();
     // A key from the middle of the history.
     let key: String = sqlx::query_scalar(
         "SELECT idempotency_key FROM bulk_operation_runs WHERE tenant_id = $1 \
@@ -725,11 +706,11 @@ async fn measure(
     .await?
     .context("no run older than 45 days to search for")?;
 
-    let (addr, server) = crate::server::http::spawn_local(pool.clone())
+    let (addr, server) = crate::server::Application::spawn_local(pool.clone())
         .await
         .context("starting the hub on a local port")?;
     let outcome = async {
-        let browser = Browser::new(addr)?;
+        let browser = Browser::new(addr);
         browser
             .call(
                 "/api/auth/sign_in",
@@ -746,7 +727,7 @@ async fn measure(
         let mut before = String::new();
         for _ in 0..depth / page {
             let p: RunPage = browser.json(LIST, &[("before", before.as_str())]).await?;
-            before = p.older.context("the list ended early")?;
+            before = p.older.context("the list ended early")?.encode();
         }
         anyhow::ensure!(
             before == deep_cursor,
@@ -855,23 +836,6 @@ async fn measure(
     Ok(table)
 }
 
-/// 1234567 -> "1,234,567".
-fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -888,13 +852,5 @@ mod tests {
             (one.p50, one.p99),
             (Duration::from_millis(7), Duration::from_millis(7))
         );
-    }
-
-    #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000_000), "1,000,000");
-        assert_eq!(thousands(-12_345), "-12,345");
     }
 }

@@ -1,5 +1,5 @@
-//! Audit entries and notifications, written inside the caller's transaction
-//! so they commit (or not) with the state change they describe.
+//! Audit entries, written inside the caller's transaction so they commit
+//! (or not) with the state change they describe.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -27,31 +27,4 @@ pub async fn record_run_event(
     .bind(at)
     .fetch_one(conn)
     .await
-}
-
-/// Stores a database notification for a user.
-pub async fn notify_user(
-    conn: &mut PgConnection,
-    tenant_id: i64,
-    user_id: i64,
-    notification_type: &str,
-    data: Value,
-    at: DateTime<Utc>,
-    read_at: Option<DateTime<Utc>>,
-) -> Result<uuid::Uuid, sqlx::Error> {
-    let id = uuid::Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO notifications (tenant_id, id, type, notifiable_type, notifiable_id, data, read_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'user', $4, $5, $6, $7, $7)",
-    )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(notification_type)
-    .bind(user_id)
-    .bind(data)
-    .bind(read_at)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(id)
 }

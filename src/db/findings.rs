@@ -1,7 +1,7 @@
 //! Drift findings of a tenant: the list, one finding, acknowledging.
 
 use crate::model::finding::{
-    FindingDetail, FindingEvidence, FindingFilter, FindingPage, FindingSummary,
+    FindingDetail, FindingEvidence, FindingPage, FindingQuery, FindingSummary,
 };
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -40,7 +40,7 @@ impl Row {
     }
 }
 
-fn push_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &FindingFilter) {
+fn push_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &FindingQuery) {
     if let Some(s) = &f.scope_key {
         qb.push(" AND f.scope_key = ").push_bind(s.clone());
     }
@@ -59,7 +59,7 @@ fn push_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &FindingFilter) {
 pub async fn page(
     pool: &PgPool,
     tenant_id: i64,
-    f: &FindingFilter,
+    f: &FindingQuery,
     limit: i64,
 ) -> Result<FindingPage, sqlx::Error> {
     let mut qb = QueryBuilder::new(format!(
@@ -235,7 +235,7 @@ mod tests {
             v
         };
         acknowledge(&pool, acme, ann, ids[1]).await.unwrap();
-        let all = page(&pool, acme, &FindingFilter::default(), 2)
+        let all = page(&pool, acme, &FindingQuery::default(), 2)
             .await
             .unwrap();
         assert_eq!(
@@ -245,7 +245,7 @@ mod tests {
         let rest = page(
             &pool,
             acme,
-            &FindingFilter {
+            &FindingQuery {
                 before: all.older,
                 ..Default::default()
             },
@@ -257,12 +257,12 @@ mod tests {
             rest.findings.iter().map(|f| f.id).collect::<Vec<_>>(),
             [ids[0]]
         );
-        let new = FindingFilter {
+        let new = FindingQuery {
             status: Some("new".into()),
             ..Default::default()
         };
         assert_eq!(page(&pool, acme, &new, 50).await.unwrap().findings.len(), 2);
-        let scoped = FindingFilter {
+        let scoped = FindingQuery {
             scope_key: Some("other".into()),
             ..Default::default()
         };

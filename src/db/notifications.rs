@@ -1,6 +1,8 @@
-//! A user's notifications in one tenant: the bell, the list, marking read.
+//! A user's notifications in one tenant: storing them, the bell, the list,
+//! marking read.
 //! Every query filters by tenant and by the notifiable user.
 
+use crate::model::cursor::Cursor;
 use crate::model::notification::{BELL_SIZE, UNREAD_CAP};
 use crate::model::{Bell, NotificationItem, NotificationPage};
 use chrono::{DateTime, Utc};
@@ -26,25 +28,32 @@ impl Row {
     }
 }
 
-/// Where a page of the list starts: strictly older than this entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
-    pub created_at: DateTime<Utc>,
-    pub id: Uuid,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        format!("{}_{}", self.created_at.timestamp_micros(), self.id)
-    }
-
-    pub fn parse(s: &str) -> Option<Cursor> {
-        let (micros, id) = s.split_once('_')?;
-        Some(Cursor {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-            id: Uuid::parse_str(id).ok()?,
-        })
-    }
+/// Stores a database notification for a user, inside the caller's
+/// transaction so it commits (or not) with the change it reports.
+pub async fn notify_user(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: i64,
+    user_id: i64,
+    notification_type: &str,
+    data: serde_json::Value,
+    at: DateTime<Utc>,
+    read_at: Option<DateTime<Utc>>,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO notifications (tenant_id, id, type, notifiable_type, notifiable_id, data, read_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'user', $4, $5, $6, $7, $7)",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(notification_type)
+    .bind(user_id)
+    .bind(data)
+    .bind(read_at)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(id)
 }
 
 /// The unread count (capped) and the latest entries, in one query: with no
@@ -82,7 +91,7 @@ pub async fn page(
     pool: &PgPool,
     tenant_id: i64,
     user_id: i64,
-    before: Option<Cursor>,
+    before: Option<Cursor<Uuid>>,
     limit: i64,
 ) -> Result<NotificationPage, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(
@@ -105,11 +114,7 @@ pub async fn page(
         older: more
             .then(|| rows.last())
             .flatten()
-            .map(|r| Cursor {
-                created_at: r.created_at,
-                id: r.id,
-            })
-            .map(|c| c.encode()),
+            .map(|r| Cursor::new(r.created_at, r.id)),
     })
 }
 
@@ -160,7 +165,7 @@ mod tests {
 
     async fn notify(pool: &PgPool, tenant_id: i64, user_id: i64, n: i64) -> Uuid {
         let mut conn = pool.acquire().await.unwrap();
-        crate::db::audit::notify_user(
+        notify_user(
             &mut conn,
             tenant_id,
             user_id,
@@ -186,22 +191,14 @@ mod tests {
         assert_eq!(titles(&first), ["run 5", "run 4"]);
         // A new notification does not shift the next page.
         notify(&pool, t, u, 6).await;
-        let cursor = Cursor::parse(first.older.as_deref().unwrap()).unwrap();
+        let cursor = first.older.unwrap();
         let second = page(&pool, t, u, Some(cursor), 2).await.unwrap();
         assert_eq!(titles(&second), ["run 3", "run 2"]);
-        let third = page(
-            &pool,
-            t,
-            u,
-            Some(Cursor::parse(second.older.as_deref().unwrap()).unwrap()),
-            2,
-        )
-        .await
-        .unwrap();
+        let third = page(&pool, t, u, second.older, 2).await.unwrap();
         assert_eq!(titles(&third), ["run 1"]);
         assert_eq!(third.older, None);
-        assert_eq!(Cursor::parse("garbage"), None);
-        assert_eq!(Cursor::parse("12_not-a-uuid"), None);
+        assert!(Cursor::<Uuid>::parse("garbage").is_err());
+        assert!(Cursor::<Uuid>::parse("12_not-a-uuid").is_err());
     }
 
     #[sqlx::test]

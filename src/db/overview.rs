@@ -3,11 +3,11 @@
 //! stalled runs (a tenant's few running runs).
 
 use super::runs::{SummaryRow, SUMMARY_COLUMNS};
-use crate::model::filter::TimeRange;
 use crate::model::overview::{
     fill_hours, window_start, HourCounts, OperationStats, Overview, ReasonStats, StalledRun,
     RUNS_PER_REASON, STALLED_LISTED, TOP_REASONS,
 };
+use crate::model::run_query::TimeRange;
 use crate::model::RunStatus;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;

@@ -3,13 +3,14 @@
 //! first page and a page 10,000 rows deep cost the same.
 
 use super::runs::{SummaryRow, SUMMARY_COLUMNS};
-use crate::model::filter::{RunCursor, RunFacets, RunFilter, RunPage, COUNT_CAP};
+use crate::model::cursor::Cursor;
+use crate::model::run_query::{RunFacets, RunPage, RunQuery, COUNT_CAP};
 use crate::model::{RunStatus, StatusBucket};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 /// Appends the filters other than the status bucket, for rows aliased `r`.
-fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &RunFilter, now: DateTime<Utc>) {
+fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &RunQuery, now: DateTime<Utc>) {
     if let Some(kind) = filter.kind {
         qb.push(" AND r.resource = ")
             .push_bind(kind.resource())
@@ -44,11 +45,10 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &RunFilter, now: Da
 pub async fn page(
     pool: &PgPool,
     tenant_id: i64,
-    filter: &RunFilter,
+    filter: &RunQuery,
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<RunPage, sqlx::Error> {
-    let cursor = filter.before.as_deref().and_then(RunCursor::parse);
     // A bucket of several statuses reads each status's index range in
     // order and merges them, instead of sorting all matching rows.
     let statuses: Vec<Option<RunStatus>> = match filter.bucket {
@@ -69,10 +69,9 @@ pub async fn page(
             qb.push(" AND r.status = ").push_bind(status.as_str());
         }
         push_filters(&mut qb, filter, now);
-        if let Some(c) = cursor {
-            let at = DateTime::from_timestamp_micros(c.created_at_micros).unwrap_or(now);
+        if let Some(c) = filter.before {
             qb.push(" AND (r.created_at, r.id) < (")
-                .push_bind(at)
+                .push_bind(c.created_at)
                 .push(", ")
                 .push_bind(c.id)
                 .push(")");
@@ -91,7 +90,7 @@ pub async fn page(
         .map(SummaryRow::into_summary)
         .collect::<Result<Vec<_>, _>>()?;
     let older = more
-        .then(|| runs.last().map(|r| RunCursor::of(r).encode()))
+        .then(|| runs.last().map(|r| Cursor::new(r.created_at, r.id)))
         .flatten();
     Ok(RunPage { runs, older })
 }
@@ -101,7 +100,7 @@ pub async fn page(
 pub async fn facets(
     pool: &PgPool,
     tenant_id: i64,
-    filter: &RunFilter,
+    filter: &RunQuery,
     now: DateTime<Utc>,
 ) -> Result<RunFacets, sqlx::Error> {
     let statuses: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -173,9 +172,9 @@ mod tests {
         page.runs.iter().map(|r| r.id).collect()
     }
 
-    fn before(page: &RunPage) -> RunFilter {
-        RunFilter {
-            before: page.older.clone(),
+    fn before(page: &RunPage) -> RunQuery {
+        RunQuery {
+            before: page.older,
             ..Default::default()
         }
     }
@@ -189,7 +188,7 @@ mod tests {
             all.push(run(&pool, t, u, &format!("k{i}"), 10 - i, "completed").await);
         }
         let now = Utc::now();
-        let first = page(&pool, t, &RunFilter::default(), 2, now).await.unwrap();
+        let first = page(&pool, t, &RunQuery::default(), 2, now).await.unwrap();
         assert_eq!(ids(&first), [all[4], all[3]]);
         // A new run arrives: the next page is unaffected.
         run(&pool, t, u, "newcomer", 0, "pending").await;
@@ -215,34 +214,34 @@ mod tests {
         let bobs = run(&pool, t, bob, "bobs", 1, "failed").await;
         let foreign = run(&pool, other, bob, "foreign", 1, "failed").await;
         let now = Utc::now();
-        let list = |f: RunFilter| {
+        let list = |f: RunQuery| {
             let pool = pool.clone();
             async move { ids(&page(&pool, t, &f, 50, now).await.unwrap()) }
         };
 
         // "failed" merges failed and aborted, newest first.
-        let failed = RunFilter {
+        let failed = RunQuery {
             bucket: Some(StatusBucket::Failed),
             ..Default::default()
         };
         assert_eq!(list(failed.clone()).await, [bobs, aborted, old_failure]);
-        let by_ann = RunFilter {
+        let by_ann = RunQuery {
             initiator: Some(ann),
             ..failed.clone()
         };
         assert_eq!(list(by_ann).await, [aborted, old_failure]);
-        let recent = RunFilter {
-            range: Some(crate::model::filter::TimeRange::LastDay),
+        let recent = RunQuery {
+            range: Some(crate::model::run_query::TimeRange::LastDay),
             ..failed
         };
         assert_eq!(list(recent).await, [bobs, aborted]);
-        let other_kind = RunFilter {
+        let other_kind = RunQuery {
             kind: Some(OperationKind::BackupSetAddPolicies),
             ..Default::default()
         };
         assert!(list(other_kind).await.is_empty());
         // Search by id or by idempotency key; another tenant's id is not found.
-        let search = |q: String| RunFilter {
+        let search = |q: String| RunQuery {
             search: Some(q),
             ..Default::default()
         };
@@ -251,14 +250,14 @@ mod tests {
         assert!(list(search(foreign.to_string())).await.is_empty());
         assert!(list(search("foreign".into())).await.is_empty());
 
-        let facets = facets(&pool, t, &RunFilter::default(), now).await.unwrap();
+        let facets = facets(&pool, t, &RunQuery::default(), now).await.unwrap();
         let count = |b| facets.counts.iter().find(|(x, _)| *x == b).unwrap().1;
         assert_eq!(count(StatusBucket::Failed), 3);
         assert_eq!(count(StatusBucket::Succeeded), 1);
         assert_eq!(count(StatusBucket::PartiallySucceeded), 1);
         assert_eq!(count(StatusBucket::Queued), 1);
         assert_eq!(count(StatusBucket::Running), 1);
-        let bobs_only = RunFilter {
+        let bobs_only = RunQuery {
             initiator: Some(bob),
             ..Default::default()
         };

@@ -59,23 +59,14 @@ pub const MEMBER_PASSWORD: &str = "correct horse battery staple";
 /// A user who signs in with [`MEMBER_PASSWORD`] and has `role` in the tenant
 /// (an existing user just gains the membership).
 pub async fn member(pool: &PgPool, tenant_id: i64, email: &str, role: &str) -> i64 {
-    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_optional(pool)
-        .await
-        .expect("find user");
-    let user_id = match existing {
-        Some(id) => id,
-        None => sqlx::query_scalar(
-            "INSERT INTO users (name, email, password_hash) VALUES ($1, $1, $2) RETURNING id",
-        )
-        .bind(email)
-        .bind(crate::server::password::hash(MEMBER_PASSWORD).expect("hash"))
-        .fetch_one(pool)
-        .await
-        .expect("insert user"),
-    };
+    let email = crate::model::Email::parse(email).expect("an email address");
+    let role = crate::model::Role::parse(role).expect("a role");
     let mut conn = pool.acquire().await.expect("connection");
+    let (user_id, _) = crate::db::users::find_or_create(&mut conn, &email, email.as_str(), || {
+        crate::server::password::hash(MEMBER_PASSWORD)
+    })
+    .await
+    .expect("find or create the user");
     crate::db::users::set_membership(&mut conn, tenant_id, user_id, role)
         .await
         .expect("membership");

@@ -10,7 +10,8 @@
 use super::failures;
 use super::operation::{ClaimedRun, ItemOutcome, Reason, StartError};
 use super::operations;
-use crate::db::audit::{notify_user, record_run_event};
+use crate::db::audit::record_run_event;
+use crate::db::notifications::notify_user;
 use crate::engine::notify::RunNotice;
 use crate::model::{
     FailureEntry, FailureGroup, OperationKind, RunAuditAction, RunCounters, RunEvent, RunEventKind,

@@ -7,6 +7,7 @@ use super::lifecycle;
 use super::metrics;
 use super::operation::StartError;
 use super::operations;
+use crate::model::start::MAX_UPLOAD_BYTES;
 use crate::model::{OperationKind, Role, RunStatus};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
@@ -15,8 +16,6 @@ pub use super::lifecycle::{Cancelled, Started, EVENTS_CHANNEL, QUEUE_CHANNEL};
 
 /// Largest accepted scope, serialized.
 pub const MAX_SCOPE_BYTES: usize = 2 * 1024 * 1024;
-/// Largest accepted payload (inventory snapshot), serialized.
-pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
 
 pub struct StartRequest {
     pub tenant_id: i64,
@@ -69,12 +68,13 @@ async fn admit_start(
 ) -> Result<Admitted, StartError> {
     let row: Option<(String, String, String, Option<i64>)> = sqlx::query_as(
         "SELECT m.role, t.slug, t.name, \
-                CASE WHEN m.role = 'operator' THEN nextval(pg_get_serial_sequence('bulk_operation_runs', 'id')) END \
+                CASE WHEN m.role = $3 THEN nextval(pg_get_serial_sequence('bulk_operation_runs', 'id')) END \
          FROM tenant_memberships m JOIN tenants t ON t.id = m.tenant_id \
          WHERE m.tenant_id = $1 AND m.user_id = $2",
     )
     .bind(tenant_id)
     .bind(user_id)
+    .bind(Role::Operator.as_str())
     .fetch_optional(&mut *conn)
     .await?;
     operator_only(row.as_ref().map(|r| r.0.as_str()))?;
@@ -96,11 +96,11 @@ pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, StartErr
     if req
         .payload
         .as_ref()
-        .is_some_and(|p| p.to_string().len() > MAX_PAYLOAD_BYTES)
+        .is_some_and(|p| p.to_string().len() > MAX_UPLOAD_BYTES)
     {
         return Err(StartError::Invalid(format!(
             "the payload is larger than {} MiB",
-            MAX_PAYLOAD_BYTES >> 20
+            MAX_UPLOAD_BYTES >> 20
         )));
     }
     let op = operations::find(req.kind);

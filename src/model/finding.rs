@@ -68,10 +68,12 @@ pub struct FindingDetail {
     pub acknowledged_by: Option<String>,
 }
 
-/// The findings list's view, from the URL
-/// (`/findings?scope=…&baseline=…&current=…&status=new&before=…`).
+/// The findings list's query, parsed once from the URL
+/// (`/findings?scope=…&baseline=…&current=…&status=new&before=…`) and
+/// carried as is to the server function and the query.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FindingFilter {
+#[serde(try_from = "FindingQueryParams", into = "FindingQueryParams")]
+pub struct FindingQuery {
     pub scope_key: Option<String>,
     pub baseline_run_id: Option<i64>,
     pub current_run_id: Option<i64>,
@@ -80,14 +82,65 @@ pub struct FindingFilter {
     pub before: Option<i64>,
 }
 
-impl FindingFilter {
+/// [`FindingQuery`] as the URL carries it: each value as typed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingQueryParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+impl TryFrom<FindingQueryParams> for FindingQuery {
+    type Error = String;
+    fn try_from(p: FindingQueryParams) -> Result<FindingQuery, String> {
+        FindingQuery::from_query(
+            p.scope.as_deref(),
+            p.baseline.as_deref(),
+            p.current.as_deref(),
+            p.status.as_deref(),
+            p.before.as_deref(),
+        )
+    }
+}
+
+impl From<FindingQuery> for FindingQueryParams {
+    fn from(q: FindingQuery) -> FindingQueryParams {
+        FindingQueryParams {
+            scope: q.scope_key,
+            baseline: q.baseline_run_id.map(|b| b.to_string()),
+            current: q.current_run_id.map(|c| c.to_string()),
+            status: q.status,
+            before: q.before.map(|b| b.to_string()),
+        }
+    }
+}
+
+impl FindingQuery {
+    /// Reads the query of a URL, given how to look a parameter up.
+    pub fn from_url(get: impl Fn(&str) -> Option<String>) -> Result<FindingQuery, String> {
+        FindingQuery::try_from(FindingQueryParams {
+            scope: get("scope"),
+            baseline: get("baseline"),
+            current: get("current"),
+            status: get("status"),
+            before: get("before"),
+        })
+    }
+
     pub fn from_query(
         scope: Option<&str>,
         baseline: Option<&str>,
         current: Option<&str>,
         status: Option<&str>,
         before: Option<&str>,
-    ) -> Result<FindingFilter, String> {
+    ) -> Result<FindingQuery, String> {
         fn present(v: Option<&str>) -> Option<&str> {
             v.map(str::trim).filter(|v| !v.is_empty())
         }
@@ -105,7 +158,7 @@ impl FindingFilter {
             Some(s @ ("new" | "acknowledged")) => Some(s.to_string()),
             Some(_) => return Err("status is new or acknowledged".into()),
         };
-        Ok(FindingFilter {
+        Ok(FindingQuery {
             scope_key,
             baseline_run_id: id(baseline, "baseline")?,
             current_run_id: id(current, "current sync")?,
@@ -117,7 +170,7 @@ impl FindingFilter {
     pub fn to_url(&self) -> String {
         let mut params = Vec::new();
         if let Some(s) = &self.scope_key {
-            params.push(format!("scope={}", super::filter::encode(s)));
+            params.push(format!("scope={}", super::url::encode(s)));
         }
         if let Some(b) = self.baseline_run_id {
             params.push(format!("baseline={b}"));
@@ -151,16 +204,16 @@ mod tests {
 
     #[test]
     fn the_filter_reads_and_writes_its_url() {
-        let f = FindingFilter::from_query(Some("sel 1"), Some("3"), Some("4"), Some("new"), None)
+        let f = FindingQuery::from_query(Some("sel 1"), Some("3"), Some("4"), Some("new"), None)
             .unwrap();
         assert_eq!(
             f.to_url(),
             "/findings?scope=sel%201&baseline=3&current=4&status=new"
         );
-        assert!(FindingFilter::from_query(None, Some("x"), None, None, None).is_err());
-        assert!(FindingFilter::from_query(None, None, None, Some("closed"), None).is_err());
-        assert!(FindingFilter::from_query(Some(&"k".repeat(200)), None, None, None, None).is_err());
-        assert_eq!(FindingFilter::default().to_url(), "/findings");
+        assert!(FindingQuery::from_query(None, Some("x"), None, None, None).is_err());
+        assert!(FindingQuery::from_query(None, None, None, Some("closed"), None).is_err());
+        assert!(FindingQuery::from_query(Some(&"k".repeat(200)), None, None, None, None).is_err());
+        assert_eq!(FindingQuery::default().to_url(), "/findings");
     }
 
     #[test]

@@ -128,12 +128,62 @@ impl Bell {
     }
 }
 
+/// The notifications list's query, parsed once from its URL
+/// (`/notifications?older=…`): the page cursor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "NotificationQueryParams", into = "NotificationQueryParams")]
+pub struct NotificationQuery {
+    pub older: Option<super::cursor::Cursor<uuid::Uuid>>,
+}
+
+/// [`NotificationQuery`] as the URL carries it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationQueryParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub older: Option<String>,
+}
+
+impl TryFrom<NotificationQueryParams> for NotificationQuery {
+    type Error = String;
+    fn try_from(p: NotificationQueryParams) -> Result<NotificationQuery, String> {
+        NotificationQuery::parse(p.older.as_deref())
+    }
+}
+
+impl From<NotificationQuery> for NotificationQueryParams {
+    fn from(q: NotificationQuery) -> NotificationQueryParams {
+        NotificationQueryParams {
+            older: q.older.map(|c| c.encode()),
+        }
+    }
+}
+
+impl NotificationQuery {
+    /// Reads the URL's `older` value (absent when missing or empty).
+    pub fn parse(older: Option<&str>) -> Result<NotificationQuery, String> {
+        let older = older
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(super::cursor::Cursor::parse)
+            .transpose()?;
+        Ok(NotificationQuery { older })
+    }
+
+    /// The URL of this page of the list.
+    pub fn to_url(&self) -> String {
+        match self.older {
+            None => "/notifications".into(),
+            Some(c) => format!("/notifications?older={c}"),
+        }
+    }
+}
+
 /// One page of the notifications list, newest first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationPage {
     pub items: Vec<NotificationItem>,
     /// The cursor of the next (older) page, if there is one.
-    pub older: Option<String>,
+    pub older: Option<super::cursor::Cursor<uuid::Uuid>>,
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! bucket, outcomes and median duration per operation type, the most common
 //! failure reasons, and running runs that stopped making progress.
 
-use super::filter::TimeRange;
+use super::run_query::TimeRange;
 use super::{operation_label, RunSummary, StatusBucket};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};

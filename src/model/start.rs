@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Largest inventory snapshot the import form accepts.
-pub const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
+/// Largest upload an operation takes (an inventory snapshot), from the
+/// import form, the command line or any other caller of the engine.
+pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncOption {

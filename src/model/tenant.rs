@@ -38,6 +38,25 @@ impl Role {
     }
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// As typed on the command line: `operator` or `viewer`.
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::parse(s).ok_or_else(|| {
+            format!(
+                "role must be operator or viewer, not '{}'",
+                s.chars().take(40).collect::<String>()
+            )
+        })
+    }
+}
+
 /// The signed-in user as the hub shows them: name, role in the current
 /// tenant, and the tenants they may switch to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +96,11 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("admin"), None);
+        assert_eq!("viewer".parse::<Role>(), Ok(Role::Viewer));
+        assert!("admin"
+            .parse::<Role>()
+            .unwrap_err()
+            .contains("operator or viewer"));
         assert!(Role::Operator.can_operate());
         assert!(!Role::Viewer.can_operate());
     }

@@ -9,7 +9,7 @@ use crate::engine::canonical::{hash_json, idempotency_key};
 use crate::engine::drift::{compare, ObservedItem};
 use crate::engine::lifecycle::{self, HistoricOutcome as Outcome};
 use crate::engine::operations::backup_add_policies::POLICY_SNAPSHOT_SQL;
-use crate::model::{FailureEntry, OperationKind, RunCounters, RunStatus};
+use crate::model::{Email, FailureEntry, OperationKind, Role, RunCounters, RunStatus};
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -22,7 +22,7 @@ pub struct DemoUser {
     pub name: &'static str,
     pub email: &'static str,
     /// (tenant slug, role)
-    pub memberships: &'static [(&'static str, &'static str)],
+    pub memberships: &'static [(&'static str, Role)],
 }
 
 pub const DEMO_TENANTS: [(&str, &str); 2] =
@@ -32,17 +32,17 @@ pub const DEMO_USERS: [DemoUser; 3] = [
     DemoUser {
         name: "Olivia Operator",
         email: "olivia@contoso.example",
-        memberships: &[("contoso", "operator"), ("fabrikam", "operator")],
+        memberships: &[("contoso", Role::Operator), ("fabrikam", Role::Operator)],
     },
     DemoUser {
         name: "Victor Viewer",
         email: "victor@contoso.example",
-        memberships: &[("contoso", "viewer")],
+        memberships: &[("contoso", Role::Viewer)],
     },
     DemoUser {
         name: "Frank Operator",
         email: "frank@fabrikam.example",
-        memberships: &[("fabrikam", "operator")],
+        memberships: &[("fabrikam", Role::Operator)],
     },
 ];
 
@@ -71,31 +71,18 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport
 
     let mut user_ids = Vec::new();
     for user in &DEMO_USERS {
-        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-            .bind(user.email)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let id = match existing {
-            Some(id) => id,
-            None => {
-                let hash = crate::server::password::hash(DEMO_PASSWORD)?;
-                sqlx::query_scalar(
-                    "INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING id",
-                )
-                .bind(user.name)
-                .bind(user.email)
-                .bind(hash)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-        };
+        let email = Email::parse(user.email).map_err(anyhow::Error::msg)?;
+        let (id, _) = crate::db::users::find_or_create(&mut tx, &email, user.name, || {
+            crate::server::password::hash(DEMO_PASSWORD)
+        })
+        .await?;
         for (slug, role) in user.memberships {
             let tenant_id = tenant_ids
                 .iter()
                 .find(|t| t.0 == *slug)
                 .expect("demo tenant")
                 .2;
-            crate::db::users::set_membership(&mut tx, tenant_id, id, role).await?;
+            crate::db::users::set_membership(&mut tx, tenant_id, id, *role).await?;
         }
         user_ids.push((user.email, id));
     }
@@ -311,16 +298,7 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
         let (base_id, base_items) = (&syncs[b].0, &syncs[b].1);
         let (curr_id, curr_items) = (&syncs[c].0, &syncs[c].1);
         let changes = compare(base_items, curr_items);
-        let compared = {
-            let mut ids: Vec<_> = base_items
-                .iter()
-                .chain(curr_items)
-                .map(|i| &i.subject_external_id)
-                .collect();
-            ids.sort();
-            ids.dedup();
-            ids.len() as i32
-        };
+        let compared = subjects_compared(base_items, curr_items);
         insert_run(
             tx,
             t,
@@ -360,17 +338,7 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
             .await?;
         }
     }
-    let latest_total = {
-        let mut ids: Vec<_> = syncs[2]
-            .1
-            .iter()
-            .chain(&syncs[3].1)
-            .map(|i| &i.subject_external_id)
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids.len() as i32
-    };
+    let latest_total = subjects_compared(&syncs[2].1, &syncs[3].1);
     insert_run(
         tx,
         t,
@@ -723,6 +691,19 @@ async fn insert_run(
         read_before: t.now - Duration::days(1),
     };
     Ok(lifecycle::replay(tx, &run, outcome).await?)
+}
+
+/// How many subjects a drift run of these two syncs compares: each
+/// external id seen in either, once.
+fn subjects_compared(baseline: &[ObservedItem], current: &[ObservedItem]) -> i32 {
+    let mut ids: Vec<_> = baseline
+        .iter()
+        .chain(current)
+        .map(|i| &i.subject_external_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.len() as i32
 }
 
 #[cfg(test)]

@@ -277,8 +277,9 @@ pub async fn sign_in(
             "the email or the password is too long".into(),
         ));
     }
-    let email = crate::db::users::normalize_email(email)
-        .map_err(|_| AppError::BadRequest("enter your email address".into()))?;
+    let email: String = crate::model::Email::parse(email)
+        .map_err(|_| AppError::BadRequest("enter your email address".into()))?
+        .into();
     check_throttle(pool, &email, client).await?;
     let user: Option<(i64, String)> =
         sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")

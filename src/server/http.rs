@@ -149,54 +149,6 @@ async fn api_statuses(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// The state of a hub on `addr` with default settings: for tests and
-/// benchmarks.
-pub fn local_state(pool: sqlx::PgPool, addr: SocketAddr) -> AppState {
-    let leptos_options = leptos::config::LeptosOptions::builder()
-        .output_name("opshub")
-        .site_addr(addr)
-        .build();
-    AppState {
-        leptos_options,
-        live: crate::server::live::LiveHub::spawn(pool.clone()),
-        pool,
-        secure_cookies: false,
-        stalled_after: crate::server::state::DEFAULT_STALLED_AFTER,
-    }
-}
-
-/// The hub on 127.0.0.1 and a free port, with default settings and no
-/// workers, until the returned task is aborted: for tests and benchmarks.
-pub async fn spawn_local(
-    pool: sqlx::PgPool,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    spawn_local_with(pool, |_| {}).await
-}
-
-/// [`spawn_local`], with its state adjusted first (a site folder of its
-/// own, say).
-pub async fn spawn_local_with(
-    pool: sqlx::PgPool,
-    adjust: impl FnOnce(&mut AppState),
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let mut state = local_state(pool, addr);
-    adjust(&mut state);
-    let app = router(state);
-    let server = tokio::spawn(async move {
-        let served = axum::serve(
-            without_nagle(listener),
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "the local hub stopped");
-        }
-    });
-    Ok((addr, server))
-}
-
 /// Serves the hub on `listener` until `stop` is cancelled. Then it accepts no
 /// more connections, ends the open event streams, and lets in-flight requests
 /// finish for at most `grace`; a request still running after that is dropped

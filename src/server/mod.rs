@@ -1,5 +1,8 @@
 //! The web server: configuration, shared state, routes, and request context.
 
+pub use application::{Application, HubConfig};
+
+pub mod application;
 pub mod assets;
 pub mod auth;
 pub mod context;
@@ -21,7 +24,7 @@ mod failures_tests;
 mod http_tests;
 #[cfg(test)]
 mod shutdown_tests;
-#[cfg(test)]
-pub(crate) mod test_client;
+#[cfg(any(test, feature = "bench"))]
+pub mod test_client;
 #[cfg(test)]
 mod wire_tests;

@@ -28,7 +28,7 @@ fn is_api(path: &str) -> bool {
 
 /// Percent-encodes a path and query for use as one query parameter value.
 pub fn encode_component(s: &str) -> String {
-    crate::model::filter::percent_encode(s, true)
+    crate::model::url::encode_path(s)
 }
 
 fn unauthorized() -> Response {

@@ -5,7 +5,7 @@
 //! process exits when both are done.
 
 use crate::engine::{WorkerConfig, WorkerPool};
-use crate::server::{http, metrics, state::AppState};
+use crate::server::{application::Application, metrics};
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -55,18 +55,17 @@ async fn signal() -> &'static str {
     }
 }
 
-/// `opshub serve`: the hub on `listener` and, if any, this process's
+/// `opshub serve`: the hub and, if any, this process's
 /// workers, until `stop` is cancelled; then both stop at once, each within
 /// `grace`.
 pub async fn run_hub(
-    state: AppState,
-    listener: TcpListener,
+    app: Application,
     workers: Option<WorkerPool>,
     grace: Duration,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let hub = async {
-        let served = http::serve(state, listener, stop.clone(), grace).await;
+        let served = app.run_until_stopped(stop.clone(), grace).await;
         // A hub that fails stops the workers too.
         stop.cancel();
         served

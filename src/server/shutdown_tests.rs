@@ -4,6 +4,7 @@
 
 use super::shutdown::run_hub;
 use super::test_client::Client;
+use super::{Application, HubConfig};
 use crate::db::testing::{member, pending_run, tenant, MEMBER_PASSWORD};
 use crate::engine::{WorkerConfig, WorkerPool};
 use sqlx::PgPool;
@@ -23,9 +24,10 @@ struct Hub {
 }
 
 async fn start_hub(pool: &PgPool, workers: bool, grace: Duration) -> Hub {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let state = super::http::local_state(pool.clone(), addr);
+    let app = Application::build(pool.clone(), HubConfig::local())
+        .await
+        .unwrap();
+    let addr = app.addr();
     let workers = workers.then(|| {
         WorkerPool::spawn(
             pool.clone(),
@@ -38,7 +40,7 @@ async fn start_hub(pool: &PgPool, workers: bool, grace: Duration) -> Hub {
         )
     });
     let stop = CancellationToken::new();
-    let task = tokio::spawn(run_hub(state, listener, workers, grace, stop.clone()));
+    let task = tokio::spawn(run_hub(app, workers, grace, stop.clone()));
     Hub { addr, stop, task }
 }
 

@@ -1,5 +1,6 @@
 //! A real server on a real socket and a browser-like HTTP client (cookie
-//! jar, no automatic redirects) for tests of the HTTP surface.
+//! jar, no automatic redirects) for tests of the HTTP surface and the hub
+//! benchmark.
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ORIGIN};
 use reqwest::redirect::Policy;
@@ -7,7 +8,10 @@ use sqlx::PgPool;
 use std::net::SocketAddr;
 
 pub async fn spawn_server(pool: PgPool) -> SocketAddr {
-    super::http::spawn_local(pool).await.expect("a local hub").0
+    super::Application::spawn_local(pool)
+        .await
+        .expect("a local hub")
+        .0
 }
 
 /// A hub over the demo data, and a client signed in to it as Contoso's
@@ -95,6 +99,18 @@ impl Client {
         form: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> Response {
+        self.try_post_with(path, form, headers)
+            .await
+            .expect("request")
+    }
+
+    /// [`Client::post_with`], returning a failed request as an error.
+    pub async fn try_post_with(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Result<Response> {
         let mut all = HeaderMap::new();
         all.insert(ORIGIN, HeaderValue::from_str(&self.base).unwrap());
         all.extend(header_map(headers));
@@ -103,7 +119,7 @@ impl Client {
             .post(format!("{}{path}", self.base))
             .form(form)
             .headers(all);
-        Self::read(req).await
+        Self::try_read(req).await
     }
 
     /// A multipart form POST; the field named `file_field` is sent as a file.
@@ -148,16 +164,20 @@ impl Client {
     }
 
     async fn read(req: reqwest::RequestBuilder) -> Response {
-        let res = req.send().await.expect("request");
+        Self::try_read(req).await.expect("request")
+    }
+
+    async fn try_read(req: reqwest::RequestBuilder) -> reqwest::Result<Response> {
+        let res = req.send().await?;
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let bytes = res.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-        Response {
+        Ok(Response {
             status,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             bytes,
-        }
+        })
     }
 }
 

@@ -88,13 +88,13 @@ fn release_like_site() -> (std::path::PathBuf, String, Vec<u8>) {
 }
 
 async fn spawn_with_site(pool: PgPool, root: &std::path::Path) -> SocketAddr {
-    let root = root.to_string_lossy().to_string();
-    super::http::spawn_local_with(pool, |state| {
-        state.leptos_options.site_root = root.into();
-    })
-    .await
-    .expect("a local hub")
-    .0
+    let mut config = super::HubConfig::local();
+    config.leptos_options.site_root = root.to_string_lossy().to_string().into();
+    super::Application::build(pool, config)
+        .await
+        .expect("a local hub")
+        .spawn()
+        .0
 }
 
 #[sqlx::test]

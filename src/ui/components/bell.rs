@@ -85,15 +85,7 @@ pub fn provide_bell() {
     let actions = ReadActions::get();
     let bell: BellResource = Resource::new(
         move || (live.notifications.get(), actions.version()),
-        |_| async {
-            // While rendering a page, read in-process and leave the page's
-            // status alone (a signed-out visitor gets the sign-in page).
-            #[cfg(feature = "ssr")]
-            let bell = crate::api::notifications::bell_for_page().await;
-            #[cfg(not(feature = "ssr"))]
-            let bell = crate::api::notifications::get_bell().await;
-            bell
-        },
+        |_| crate::api::read_for_page(crate::api::notifications::get_bell()),
     );
     provide_context(bell);
 }

@@ -1,7 +1,10 @@
 pub mod bell;
 pub mod charts;
+pub mod confirm;
 pub mod error_panel;
+pub mod form_panel;
 pub mod progress;
+pub mod run_table;
 pub mod status_badge;
 pub mod tenant_switcher;
 pub mod timestamp;

@@ -1,8 +1,7 @@
 use crate::api::backup_sets::get_backup_set;
 use crate::model::backup_set::BackupSetDetail;
-use crate::ui::components::{error_panel::ErrorPanel, timestamp::Timestamp};
+use crate::ui::components::{error_panel::ErrorPanel, run_table::RunTable, timestamp::Timestamp};
 use crate::ui::live::Live;
-use crate::ui::pages::runs::RunTable;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;

@@ -1,5 +1,6 @@
 use crate::api::findings::{get_finding, list_findings, AcknowledgeFinding};
-use crate::model::finding::{FindingDetail, FindingFilter, FindingSummary};
+use crate::error::AppError;
+use crate::model::finding::{FindingDetail, FindingQuery, FindingSummary};
 use crate::ui::components::error_panel::ErrorPanel;
 use crate::ui::components::timestamp::Timestamp;
 use crate::ui::components::top_bar::SessionResource;
@@ -9,44 +10,23 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Query {
-    scope: Option<String>,
-    baseline: Option<String>,
-    current: Option<String>,
-    status: Option<String>,
-    before: Option<String>,
-}
-
 /// Drift findings, newest first, filtered by scope, baseline and current
 /// sync and status (all in the URL).
 #[component]
 pub fn FindingsPage() -> impl IntoView {
-    let query = use_query_map();
-    let raw = Memo::new(move |_| {
-        let q = query.read();
-        Query {
-            scope: q.get("scope"),
-            baseline: q.get("baseline"),
-            current: q.get("current"),
-            status: q.get("status"),
-            before: q.get("before"),
-        }
+    let url = use_query_map();
+    // Parsed once, here; the server function takes the query as it is.
+    let query = Memo::new(move |_| {
+        let q = url.read();
+        FindingQuery::from_url(|k| q.get(k))
     });
-    let filter = Memo::new(move |_| {
-        let r = raw.get();
-        FindingFilter::from_query(
-            r.scope.as_deref(),
-            r.baseline.as_deref(),
-            r.current.as_deref(),
-            r.status.as_deref(),
-            r.before.as_deref(),
-        )
-        .unwrap_or_default()
-    });
+    let filter = Memo::new(move |_| query.get().unwrap_or_default());
     let page = Resource::new(
-        move || raw.get(),
-        |r| list_findings(r.scope, r.baseline, r.current, r.status, r.before),
+        move || query.get(),
+        |query| async move {
+            let query = query.map_err(|e| AppError::BadRequest(e).on_page())?;
+            list_findings(query).await
+        },
     );
     view! {
         <Title text="Findings" />
@@ -56,7 +36,7 @@ pub fn FindingsPage() -> impl IntoView {
         {move || {
             let f = filter.get();
             let status_link = |status: Option<&str>, label: &'static str| {
-                let target = FindingFilter {
+                let target = FindingQuery {
                     status: status.map(str::to_string),
                     before: None,
                     ..f.clone()
@@ -99,7 +79,7 @@ pub fn FindingsPage() -> impl IntoView {
                         </section>
                     }.into_any(),
                     Ok(p) => {
-                        let older = p.older.map(|id| FindingFilter { before: Some(id), ..filter.get_untracked() }.to_url());
+                        let older = p.older.map(|id| FindingQuery { before: Some(id), ..filter.get_untracked() }.to_url());
                         view! {
                             <FindingsTable findings=p.findings />
                             {older.map(|href| view! { <nav class="pager" aria-label="Pages"><A href=href>"Older →"</A></nav> })}
@@ -196,7 +176,7 @@ fn FindingView(
             .unwrap_or_else(|| f.subject_external_id.clone())
     );
     let is_new = f.status == "new";
-    let related = FindingFilter {
+    let related = FindingQuery {
         scope_key: Some(f.scope_key.clone()),
         baseline_run_id: f.baseline_run_id,
         current_run_id: f.current_run_id,

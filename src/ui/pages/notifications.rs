@@ -1,4 +1,6 @@
 use crate::api::notifications::list_notifications;
+use crate::error::AppError;
+use crate::model::notification::NotificationQuery;
 use crate::ui::components::bell::{NotificationEntry, ReadActions};
 use crate::ui::components::error_panel::ErrorPanel;
 use crate::ui::live::Live;
@@ -15,10 +17,15 @@ pub fn NotificationsPage() -> impl IntoView {
     let query = use_query_map();
     let live = Live::get();
     let actions = ReadActions::get();
-    let older = move || query.read().get("older").filter(|s| !s.is_empty());
+    // Parsed once, here; the server function takes the query as it is.
+    let parsed = Memo::new(move |_| NotificationQuery::parse(query.read().get("older").as_deref()));
+    let deep = move || parsed.get().is_ok_and(|q| q.older.is_some());
     let page = Resource::new(
-        move || (older(), live.notifications.get(), actions.version()),
-        |(older, _, _)| list_notifications(older),
+        move || (parsed.get(), live.notifications.get(), actions.version()),
+        |(parsed, _, _)| async move {
+            let query = parsed.map_err(|e| AppError::BadRequest(e).on_page())?;
+            list_notifications(query).await
+        },
     );
     view! {
         <Title text="Notifications" />
@@ -45,8 +52,8 @@ pub fn NotificationsPage() -> impl IntoView {
                                 {p.items.into_iter().map(|item| view! { <NotificationEntry item /> }).collect_view()}
                             </ul>
                             <nav class="pager" aria-label="Pages">
-                                {older().map(|_| view! { <A href="/notifications">"Newest"</A> })}
-                                {p.older.map(|c| view! { <A href=format!("/notifications?older={c}")>"Older"</A> })}
+                                {deep().then(|| view! { <A href="/notifications">"Newest"</A> })}
+                                {p.older.map(|c| view! { <A href=NotificationQuery { older: Some(c) }.to_url()>"Older"</A> })}
                             </nav>
                         }
                             .into_any()

@@ -1,6 +1,6 @@
 use crate::api::overview::get_overview;
-use crate::model::filter::{RunFilter, TimeRange};
 use crate::model::overview::{OperationStats, Overview, ReasonStats, StalledRun};
+use crate::model::run_query::{RunQuery, TimeRange};
 use crate::model::time::format_millis;
 use crate::model::{OperationKind, StatusBucket};
 use crate::ui::components::charts::{HourlyRunsChart, MeterBar};
@@ -47,11 +47,11 @@ fn window_phrase(range: TimeRange) -> &'static str {
 
 /// A runs list URL showing what a part of the overview counts.
 fn runs_url(range: TimeRange, kind: Option<OperationKind>, bucket: Option<StatusBucket>) -> String {
-    RunFilter {
+    RunQuery {
         range: Some(range),
         kind,
         bucket,
-        ..RunFilter::default()
+        ..RunQuery::default()
     }
     .to_url()
 }

@@ -3,7 +3,8 @@ use crate::error::AppError;
 use crate::model::time::format_duration;
 use crate::model::{AuditEntry, FailureGroup, FailureKey, FailurePage, RunDetail, RunScope};
 use crate::ui::components::{
-    error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
+    confirm::Confirm, error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge,
+    timestamp::Timestamp,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -489,35 +490,6 @@ fn RunActionsView(
     .into_any()
 }
 
-/// A button that opens a confirmation holding the real action.
-#[component]
-fn Confirm(
-    label: &'static str,
-    question: String,
-    disabled_because: Option<&'static str>,
-    testid: &'static str,
-    children: Children,
-) -> impl IntoView {
-    if let Some(why) = disabled_because {
-        return view! {
-            <button type="button" class="btn" disabled=true title=why data-testid=testid>
-                {label.trim_end_matches('…')}
-            </button>
-        }
-        .into_any();
-    }
-    view! {
-        <details class="confirm" data-testid=testid>
-            <summary class="btn">{label}</summary>
-            <div class="confirm-panel" role="group" aria-label=label>
-                <p>{question}</p>
-                {children()}
-            </div>
-        </details>
-    }
-    .into_any()
-}
-
 /// The business artifacts a run produced: a drift run's findings.
 #[component]
 fn RelatedView(scope: RunScope, findings: Option<i64>) -> impl IntoView {
@@ -530,7 +502,7 @@ fn RelatedView(scope: RunScope, findings: Option<i64>) -> impl IntoView {
         return ().into_any();
     };
     let count = findings.unwrap_or(0);
-    let href = crate::model::finding::FindingFilter {
+    let href = crate::model::finding::FindingQuery {
         scope_key: Some(scope_key),
         baseline_run_id,
         current_run_id,

@@ -1,55 +1,24 @@
 use crate::api::runs::{list_run_facets, list_runs};
 use crate::error::AppError;
-use crate::model::filter::{format_count, RunFacets, RunFilter, TimeRange};
+use crate::model::cursor::Cursor;
+use crate::model::run_query::{format_count, RunFacets, RunQuery, TimeRange};
 use crate::model::{OperationKind, RunSummary};
-use crate::ui::components::{
-    error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
-};
+use crate::ui::components::{error_panel::ErrorPanel, run_table::RunTable};
 use crate::ui::live::{Live, StatusCache};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
 
-/// The view the URL asks for, as raw query values (checked by the server).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-struct Query {
-    status: Option<String>,
-    op: Option<String>,
-    by: Option<String>,
-    range: Option<String>,
-    q: Option<String>,
-    before: Option<String>,
-}
-
 /// The current tenant's runs, newest first: status chips with counts,
 /// filters, search and keyset pages, all in the URL; live.
 #[component]
 pub fn RunsPage() -> impl IntoView {
-    let query = use_query_map();
-    let raw = Memo::new(move |_| {
-        let q = query.read();
-        Query {
-            status: q.get("status"),
-            op: q.get("op"),
-            by: q.get("by"),
-            range: q.get("range"),
-            q: q.get("q"),
-            before: q.get("before"),
-        }
-    });
-    // Parsed here only to draw the controls; the server parses again.
-    let filter = Memo::new(move |_| {
-        let r = raw.get();
-        RunFilter::from_query(
-            r.status.as_deref(),
-            r.op.as_deref(),
-            r.by.as_deref(),
-            r.range.as_deref(),
-            r.q.as_deref(),
-            r.before.as_deref(),
-        )
-        .unwrap_or_default()
+    let url = use_query_map();
+    // Parsed once, here; the server functions take the query as it is.
+    let query = Memo::new(move |_| {
+        let q = url.read();
+        RunQuery::from_url(|k| q.get(k))
     });
     let live = Live::get();
     let refreshes = RwSignal::new(0u32);
@@ -58,22 +27,19 @@ pub fn RunsPage() -> impl IntoView {
     // run changes status, so a refetch for mere progress reuses them.
     let counts = StatusCache::new();
     let data = Resource::new(
-        move || (raw.get(), refreshes.get(), live.runs.get()),
-        move |(r, refresh, _)| async move {
+        move || (query.get(), refreshes.get(), live.runs.get()),
+        move |(query, refresh, _)| async move {
+            let query = query.map_err(|e| AppError::BadRequest(e).on_page())?;
             // The counts depend on the filters but not on the status or
             // the page, and the refresh button asks again.
-            let counted = Query {
-                status: None,
-                before: None,
-                ..r.clone()
-            };
+            let counted = query.for_counts();
             let facets = counts
-                .get_or_fetch(live, (counted, refresh), || {
-                    list_run_facets(r.op.clone(), r.by.clone(), r.range.clone(), r.q.clone())
+                .get_or_fetch(live, (counted.clone(), refresh), || {
+                    list_run_facets(counted)
                 })
                 .await?;
-            let page = list_runs(r.status, r.op, r.by, r.range, r.q, r.before).await?;
-            Ok::<_, AppError>((page, facets))
+            let page = list_runs(query.clone()).await?;
+            Ok::<_, AppError>((query, page, facets))
         },
     );
     view! {
@@ -92,11 +58,10 @@ pub fn RunsPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok((page, facets)) => {
-                        let f = filter.get_untracked();
+                    Ok((f, page, facets)) => {
                         view! {
                             <Controls facets filter=f.clone() />
-                            <RunsTable runs=page.runs filtered=f.is_filtered() />
+                            <MatchingRuns runs=page.runs filtered=f.is_filtered() />
                             <Pager filter=f older=page.older />
                         }
                             .into_any()
@@ -117,7 +82,7 @@ pub fn RunsPage() -> impl IntoView {
 /// Status chips with counts, and the filter form (a GET form: without
 /// JavaScript the browser loads the URL, with it the router does).
 #[component]
-fn Controls(facets: RunFacets, filter: RunFilter) -> impl IntoView {
+fn Controls(facets: RunFacets, filter: RunQuery) -> impl IntoView {
     let all_href = filter.with_bucket(None).to_url();
     let total: i64 = facets.counts.iter().map(|(_, n)| n).sum();
     let chips = facets
@@ -216,16 +181,10 @@ fn Controls(facets: RunFacets, filter: RunFilter) -> impl IntoView {
 }
 
 #[component]
-fn Pager(filter: RunFilter, older: Option<String>) -> impl IntoView {
+fn Pager(filter: RunQuery, older: Option<Cursor<i64>>) -> impl IntoView {
     let deep = filter.before.is_some();
     let newest = filter.first_page().to_url();
-    let older = older.map(|c| {
-        RunFilter {
-            before: Some(c),
-            ..filter.clone()
-        }
-        .to_url()
-    });
+    let older = older.map(|c| filter.older_than(c).to_url());
     (deep || older.is_some()).then(|| {
         view! {
             <nav class="pager" aria-label="Pages">
@@ -237,7 +196,7 @@ fn Pager(filter: RunFilter, older: Option<String>) -> impl IntoView {
 }
 
 #[component]
-fn RunsTable(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
+fn MatchingRuns(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
     if runs.is_empty() {
         return if filtered {
             view! {
@@ -258,64 +217,4 @@ fn RunsTable(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
         };
     }
     view! { <RunTable runs /> }.into_any()
-}
-
-/// Runs as a table, in the order given.
-#[component]
-pub fn RunTable(runs: Vec<RunSummary>) -> impl IntoView {
-    view! {
-        <div class="table-wrap">
-            // Narrow screens show each run as a card (see main.css): no
-            // column is cut and nothing scrolls sideways.
-            <table class="runs-table">
-                <caption class="visually-hidden">"Runs, newest first"</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Run"</th>
-                        <th scope="col">"Operation"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Progress"</th>
-                        <th scope="col" class="num col-count">"Succeeded"</th>
-                        <th scope="col" class="num col-count">"Failed"</th>
-                        <th scope="col" class="num col-count">"Skipped"</th>
-                        <th scope="col" class="col-initiator">"Initiator"</th>
-                        <th scope="col" class="col-created">"Created"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {runs
-                        .into_iter()
-                        .map(|run| {
-                            let href = format!("/runs/{}", run.id);
-                            view! {
-                                <tr data-run-id=run.id>
-                                    <td>
-                                        <A href=href>{format!("#{}", run.id)}</A>
-                                    </td>
-                                    <td>
-                                        <span class="op-label">{run.operation_label()}</span>
-                                        <code class="op-key">{run.operation_key()}</code>
-                                        {run.waiting_for_worker().map(|text| view! { <span class="muted waiting-kind" title=text>" · waiting for a worker that knows this kind"</span> })}
-                                    </td>
-                                    <td>
-                                        <StatusBadge status=run.status />
-                                    </td>
-                                    <td class="progress-cell">
-                                        <ProgressBar counters=run.counters status=run.status />
-                                    </td>
-                                    <td class="num col-count" data-label="Succeeded">{run.counters.succeeded}</td>
-                                    <td class="num col-count" data-label="Failed">{run.counters.failed}</td>
-                                    <td class="num col-count" data-label="Skipped">{run.counters.skipped}</td>
-                                    <td class="col-initiator">{run.initiator.clone()}</td>
-                                    <td class="col-created">
-                                        <Timestamp at=run.created_at />
-                                    </td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-        </div>
-    }
 }

@@ -1,7 +1,7 @@
 use crate::api::operations::{get_start_options, ImportInventory, StartBackup, StartDrift};
-use crate::error::AppError;
-use crate::model::start::StartOptions;
+use crate::model::start::{StartOptions, MAX_UPLOAD_BYTES};
 use crate::ui::components::error_panel::ErrorPanel;
+use crate::ui::components::form_panel::{refusal, FormPanel, OperatorSubmit};
 use crate::ui::components::top_bar::SessionResource;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -15,19 +15,11 @@ pub fn StartPage() -> impl IntoView {
     let options = Resource::new(|| (), |_| get_start_options());
     let session = expect_context::<SessionResource>();
     // A refused submit comes back here with its error in the URL.
-    let refusal = use_context::<leptos::server::ServerActionError>();
-    let error_of = move |path: &'static str| {
-        let refusal = refusal.clone();
-        move || {
-            refusal
-                .as_ref()
-                .filter(|e| e.path() == path)
-                .map(|e| {
-                    leptos::server_fn::error::ServerFnUrlError::<AppError>::decode_err(e.err())
-                })
-                .map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })
-        }
-    };
+    let refused = (
+        refusal(StartDrift::PATH),
+        refusal(StartBackup::PATH),
+        refusal(ImportInventory::PATH),
+    );
     view! {
         <Title text="Start an operation" />
         <div class="page-head">
@@ -35,7 +27,7 @@ pub fn StartPage() -> impl IntoView {
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
-                let error_of = error_of.clone();
+                let (drift, backup, import) = refused.clone();
                 Suspend::new(async move {
                 let operator = session.await.map(|s| s.role.can_operate()).unwrap_or(false);
                 match options.await {
@@ -44,9 +36,9 @@ pub fn StartPage() -> impl IntoView {
                             <p class="notice" role="status">"Viewers can look but not start operations; ask an operator of this tenant."</p>
                         })}
                         <div class="start-grid">
-                            <DriftForm opts=opts.clone() operator error=error_of(StartDrift::PATH) />
-                            <BackupForm opts=opts operator error=error_of(StartBackup::PATH) />
-                            <ImportForm operator error=error_of(ImportInventory::PATH) />
+                            <DriftForm opts=opts.clone() operator refused=drift />
+                            <BackupForm opts=opts operator refused=backup />
+                            <ImportForm operator refused=import />
                         </div>
                     }.into_any(),
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
@@ -57,11 +49,7 @@ pub fn StartPage() -> impl IntoView {
 }
 
 #[component]
-fn DriftForm<E: IntoView + 'static>(
-    opts: StartOptions,
-    operator: bool,
-    error: impl Fn() -> E + Send + Sync + 'static,
-) -> impl IntoView {
+fn DriftForm(opts: StartOptions, operator: bool, refused: Option<String>) -> impl IntoView {
     let sync_options = move |opts: &StartOptions| {
         opts.scopes
             .iter()
@@ -77,10 +65,12 @@ fn DriftForm<E: IntoView + 'static>(
     };
     let empty = opts.scopes.is_empty();
     view! {
-        <section class="panel" aria-labelledby="drift-heading">
-            <h2 id="drift-heading">"Generate drift"</h2>
-            <p class="muted">"Compare two inventory syncs of a scope and record what was added, removed or modified."</p>
-            {error}
+        <FormPanel
+            heading_id="drift-heading"
+            title="Generate drift"
+            intro=view! { "Compare two inventory syncs of a scope and record what was added, removed or modified." }.into_any()
+            refused
+        >
             {if empty {
                 view! { <p class="empty">"No scope has two completed inventory syncs yet: import a snapshot (twice) first."</p> }.into_any()
             } else {
@@ -100,26 +90,24 @@ fn DriftForm<E: IntoView + 'static>(
                             <option value="">"The scope's latest"</option>
                             {sync_options(&opts)}
                         </select>
-                        <button type="submit" class="btn btn-primary" disabled=!operator>"Generate drift"</button>
+                        <OperatorSubmit operator label="Generate drift" />
                     </form>
                 }.into_any()
             }}
-        </section>
+        </FormPanel>
     }
 }
 
 #[component]
-fn BackupForm<E: IntoView + 'static>(
-    opts: StartOptions,
-    operator: bool,
-    error: impl Fn() -> E + Send + Sync + 'static,
-) -> impl IntoView {
+fn BackupForm(opts: StartOptions, operator: bool, refused: Option<String>) -> impl IntoView {
     let empty = opts.backup_sets.is_empty() || opts.policies.is_empty();
     view! {
-        <section class="panel" aria-labelledby="backup-heading">
-            <h2 id="backup-heading">"Add policies to a backup set"</h2>
-            <p class="muted">"Copy each policy's current settings into the set; policies already in it are skipped."</p>
-            {error}
+        <FormPanel
+            heading_id="backup-heading"
+            title="Add policies to a backup set"
+            intro=view! { "Copy each policy's current settings into the set; policies already in it are skipped." }.into_any()
+            refused
+        >
             {if empty {
                 view! { <p class="empty">"This tenant has no backup sets or no policies yet."</p> }.into_any()
             } else {
@@ -142,31 +130,30 @@ fn BackupForm<E: IntoView + 'static>(
                             <input type="checkbox" name="include_assignments" value="on" />
                             "Include assignments"
                         </label>
-                        <button type="submit" class="btn btn-primary" disabled=!operator>"Add to backup set"</button>
+                        <OperatorSubmit operator label="Add to backup set" />
                     </form>
                 }.into_any()
             }}
-        </section>
+        </FormPanel>
     }
 }
 
 #[component]
-fn ImportForm<E: IntoView + 'static>(
-    operator: bool,
-    error: impl Fn() -> E + Send + Sync + 'static,
-) -> impl IntoView {
+fn ImportForm(operator: bool, refused: Option<String>) -> impl IntoView {
     view! {
-        <section class="panel" aria-labelledby="import-heading">
-            <h2 id="import-heading">"Import an inventory snapshot"</h2>
-            <p class="muted">
-                "A JSON file (at most 16 MiB): " <code>"{\"selection\": {…}, \"policies\": [{\"external_id\", \"policy_type\", \"display_name\", \"settings\", \"assignments\"}]}"</code>
-            </p>
-            {error}
+        <FormPanel
+            heading_id="import-heading"
+            title="Import an inventory snapshot"
+            intro=view! {
+                {format!("A JSON file (at most {} MiB): ", MAX_UPLOAD_BYTES >> 20)} <code>"{\"selection\": {…}, \"policies\": [{\"external_id\", \"policy_type\", \"display_name\", \"settings\", \"assignments\"}]}"</code>
+            }.into_any()
+            refused
+        >
             <form method="post" enctype="multipart/form-data" action=ImportInventory::url() class="stacked-form" data-testid="import-form">
                 <label for="snapshot">"Snapshot file"</label>
                 <input id="snapshot" type="file" name="snapshot" accept="application/json,.json" required />
-                <button type="submit" class="btn btn-primary" disabled=!operator>"Import"</button>
+                <OperatorSubmit operator label="Import" />
             </form>
-        </section>
+        </FormPanel>
     }
 }

@@ -1,7 +1,9 @@
-//! The runs list's view: filters and page cursor, as carried in the URL
+//! The runs list's query: filters and page cursor, as carried in the URL
 //! (`/runs?status=failed&op=drift.generate&by=3&range=24h&q=…&before=…`), so
 //! reloads, back/forward and shared links restore it.
 
+use super::cursor::Cursor;
+use super::url::encode;
 use super::{OperationKind, RunSummary, StatusBucket};
 use serde::{Deserialize, Serialize};
 
@@ -57,10 +59,30 @@ impl TimeRange {
     }
 }
 
-/// What the runs list shows. Unknown or malformed URL values are errors
-/// (a clear 400), not silently dropped.
+/// The runs list's query as the URL carries it: each value as typed, `None`
+/// when absent. [`RunQuery`] is what it means.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunFilter {
+pub struct RunQueryParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+/// What the runs list shows, parsed once from the URL and carried as is to
+/// the server function and the query. Unknown or malformed URL values are
+/// errors (a clear 400), not silently dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RunQueryParams", into = "RunQueryParams")]
+pub struct RunQuery {
     pub bucket: Option<StatusBucket>,
     pub kind: Option<OperationKind>,
     /// The initiator's user id.
@@ -68,38 +90,31 @@ pub struct RunFilter {
     pub range: Option<TimeRange>,
     /// A run id or an idempotency key.
     pub search: Option<String>,
-    /// Keyset cursor: rows strictly older than this (see [`RunCursor`]).
-    pub before: Option<String>,
+    /// Keyset cursor: rows strictly older than this.
+    pub before: Option<Cursor<i64>>,
 }
 
-impl RunFilter {
-    /// Reads the URL's query values (each `None` when absent or empty).
-    pub fn from_query(
-        status: Option<&str>,
-        op: Option<&str>,
-        by: Option<&str>,
-        range: Option<&str>,
-        q: Option<&str>,
-        before: Option<&str>,
-    ) -> Result<RunFilter, String> {
-        fn present(v: Option<&str>) -> Option<&str> {
-            v.map(str::trim).filter(|v| !v.is_empty())
+impl RunQuery {
+    /// Reads the URL's query values (each absent when missing or empty).
+    pub fn parse(params: &RunQueryParams) -> Result<RunQuery, String> {
+        fn present(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
         }
-        let bucket = match present(status) {
+        let bucket = match present(&params.status) {
             None => None,
             Some(s) => Some(
                 StatusBucket::parse(s)
                     .ok_or_else(|| format!("unknown status filter '{}'", clip(s)))?,
             ),
         };
-        let kind = match present(op) {
+        let kind = match present(&params.op) {
             None => None,
             Some(s) => Some(
                 OperationKind::parse(s)
                     .ok_or_else(|| format!("unknown operation '{}'", clip(s)))?,
             ),
         };
-        let initiator = match present(by) {
+        let initiator = match present(&params.by) {
             None => None,
             Some(s) => Some(
                 s.parse::<i64>()
@@ -108,29 +123,21 @@ impl RunFilter {
                     .ok_or_else(|| format!("'{}' is not an initiator id", clip(s)))?,
             ),
         };
-        let range = match present(range) {
+        let range = match present(&params.range) {
             None => None,
             Some(s) => Some(
                 TimeRange::parse(s).ok_or_else(|| format!("unknown time range '{}'", clip(s)))?,
             ),
         };
-        let search = present(q).map(str::to_string);
+        let search = present(&params.q).map(str::to_string);
         if search
             .as_ref()
             .is_some_and(|s| s.chars().count() > MAX_SEARCH)
         {
             return Err(format!("search for at most {MAX_SEARCH} characters"));
         }
-        let before = match present(before) {
-            None => None,
-            Some(s) => {
-                RunCursor::parse(s).ok_or_else(|| {
-                    "the page cursor is malformed; start from the first page".to_string()
-                })?;
-                Some(s.to_string())
-            }
-        };
-        Ok(RunFilter {
+        let before = present(&params.before).map(Cursor::parse).transpose()?;
+        Ok(RunQuery {
             bucket,
             kind,
             initiator,
@@ -140,51 +147,78 @@ impl RunFilter {
         })
     }
 
+    /// Reads the query of a URL, given how to look a parameter up.
+    pub fn from_url(get: impl Fn(&str) -> Option<String>) -> Result<RunQuery, String> {
+        RunQuery::parse(&RunQueryParams {
+            status: get("status"),
+            op: get("op"),
+            by: get("by"),
+            range: get("range"),
+            q: get("q"),
+            before: get("before"),
+        })
+    }
+
+    /// The URL values of this query, in a fixed order.
+    pub fn params(&self) -> RunQueryParams {
+        RunQueryParams {
+            status: self.bucket.map(|b| b.slug().into()),
+            op: self.kind.map(|k| k.key().into()),
+            by: self.initiator.map(|u| u.to_string()),
+            range: self.range.map(|r| r.slug().into()),
+            q: self.search.clone(),
+            before: self.before.map(|c| c.encode()),
+        }
+    }
+
     /// The URL of this view (`/runs?...`), parameters in a fixed order.
     pub fn to_url(&self) -> String {
-        let mut params: Vec<(&str, String)> = Vec::new();
-        if let Some(b) = self.bucket {
-            params.push(("status", b.slug().into()));
-        }
-        if let Some(k) = self.kind {
-            params.push(("op", k.key().into()));
-        }
-        if let Some(u) = self.initiator {
-            params.push(("by", u.to_string()));
-        }
-        if let Some(r) = self.range {
-            params.push(("range", r.slug().into()));
-        }
-        if let Some(q) = &self.search {
-            params.push(("q", q.clone()));
-        }
-        if let Some(c) = &self.before {
-            params.push(("before", c.clone()));
-        }
-        if params.is_empty() {
-            return "/runs".into();
-        }
+        let p = self.params();
+        let params = [
+            ("status", p.status),
+            ("op", p.op),
+            ("by", p.by),
+            ("range", p.range),
+            ("q", p.q),
+            ("before", p.before),
+        ];
         let query: Vec<String> = params
             .into_iter()
-            .map(|(k, v)| format!("{k}={}", encode(&v)))
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode(&v))))
             .collect();
+        if query.is_empty() {
+            return "/runs".into();
+        }
         format!("/runs?{}", query.join("&"))
     }
 
     /// The same view on its first page.
-    pub fn first_page(&self) -> RunFilter {
-        RunFilter {
+    pub fn first_page(&self) -> RunQuery {
+        RunQuery {
             before: None,
             ..self.clone()
         }
     }
 
-    pub fn with_bucket(&self, bucket: Option<StatusBucket>) -> RunFilter {
-        RunFilter {
+    /// The same view, a page older than `cursor`.
+    pub fn older_than(&self, cursor: Cursor<i64>) -> RunQuery {
+        RunQuery {
+            before: Some(cursor),
+            ..self.clone()
+        }
+    }
+
+    pub fn with_bucket(&self, bucket: Option<StatusBucket>) -> RunQuery {
+        RunQuery {
             bucket,
             before: None,
             ..self.clone()
         }
+    }
+
+    /// What the counts per bucket depend on: neither the bucket nor the page.
+    pub fn for_counts(&self) -> RunQuery {
+        self.with_bucket(None)
     }
 
     pub fn is_filtered(&self) -> bool {
@@ -196,61 +230,21 @@ impl RunFilter {
     }
 }
 
+impl TryFrom<RunQueryParams> for RunQuery {
+    type Error = String;
+    fn try_from(params: RunQueryParams) -> Result<RunQuery, String> {
+        RunQuery::parse(&params)
+    }
+}
+
+impl From<RunQuery> for RunQueryParams {
+    fn from(query: RunQuery) -> RunQueryParams {
+        query.params()
+    }
+}
+
 fn clip(s: &str) -> String {
     s.chars().take(40).collect()
-}
-
-/// Percent-encodes a query value.
-pub fn encode(s: &str) -> String {
-    percent_encode(s, false)
-}
-
-/// Percent-encodes everything but unreserved characters (and `/` when
-/// `keep_slash`, for a path carried in a query value).
-pub fn percent_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'~')
-            || (keep_slash && b == b'/')
-        {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A position in the newest-first order: `(created_at, id)` of the last row
-/// of a page, as microseconds and id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RunCursor {
-    pub created_at_micros: i64,
-    pub id: i64,
-}
-
-impl RunCursor {
-    pub fn of(run: &RunSummary) -> RunCursor {
-        RunCursor {
-            created_at_micros: run.created_at.timestamp_micros(),
-            id: run.id,
-        }
-    }
-
-    pub fn encode(&self) -> String {
-        format!("{}_{}", self.created_at_micros, self.id)
-    }
-
-    pub fn parse(s: &str) -> Option<RunCursor> {
-        let (micros, id) = s.split_once('_')?;
-        let cursor = RunCursor {
-            created_at_micros: micros.parse().ok()?,
-            id: id.parse().ok().filter(|id: &i64| *id > 0)?,
-        };
-        chrono::DateTime::from_timestamp_micros(cursor.created_at_micros)?;
-        Some(cursor)
-    }
 }
 
 /// A page of the runs list.
@@ -258,7 +252,7 @@ impl RunCursor {
 pub struct RunPage {
     pub runs: Vec<RunSummary>,
     /// Cursor of the next (older) page, if there is one.
-    pub older: Option<String>,
+    pub older: Option<Cursor<i64>>,
 }
 
 /// Counts per status bucket for the current filters (all but the bucket),
@@ -274,26 +268,54 @@ pub struct RunFacets {
 /// than they tell.
 pub const COUNT_CAP: i64 = 10_000;
 
+/// A count as the hub shows it: grouped in thousands, "10,000+" at the cap.
 pub fn format_count(n: i64) -> String {
     let plus = if n >= COUNT_CAP { "+" } else { "" };
-    let digits = n.min(COUNT_CAP).to_string();
+    format!("{}{plus}", thousands(n.min(COUNT_CAP)))
+}
+
+/// 1234567 -> "1,234,567".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
+    if n < 0 {
+        out.push('-');
+    }
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
-    format!("{out}{plus}")
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn query(
+        status: Option<&str>,
+        op: Option<&str>,
+        by: Option<&str>,
+        range: Option<&str>,
+        q: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<RunQuery, String> {
+        let s = |v: Option<&str>| v.map(str::to_string);
+        RunQuery::parse(&RunQueryParams {
+            status: s(status),
+            op: s(op),
+            by: s(by),
+            range: s(range),
+            q: s(q),
+            before: s(before),
+        })
+    }
+
     #[test]
-    fn a_filter_round_trips_through_its_url() {
-        let f = RunFilter::from_query(
+    fn a_query_round_trips_through_its_url() {
+        let f = query(
             Some("partial"),
             Some("drift.generate"),
             Some("3"),
@@ -307,15 +329,14 @@ mod tests {
             f.to_url(),
             "/runs?status=partial&op=drift.generate&by=3&range=24h&q=key%20with%20spaces%26&before=1700000000000000_42"
         );
-        assert_eq!(RunFilter::default().to_url(), "/runs");
+        assert_eq!(RunQuery::default().to_url(), "/runs");
         assert_eq!(f.with_bucket(None).before, None);
+        assert_eq!(RunQuery::parse(&f.params()), Ok(f));
     }
 
     #[test]
     fn bad_url_values_are_refused_with_a_reason() {
-        let q = |status, op, by, range, before| {
-            RunFilter::from_query(status, op, by, range, None, before)
-        };
+        let q = |status, op, by, range, before| query(status, op, by, range, None, before);
         assert!(q(Some("done"), None, None, None, None)
             .unwrap_err()
             .contains("status"));
@@ -325,12 +346,13 @@ mod tests {
         assert!(q(None, None, Some("-1"), None, None).is_err());
         assert!(q(None, None, None, Some("1y"), None).is_err());
         assert!(q(None, None, None, None, Some("x_y")).is_err());
-        assert!(
-            RunFilter::from_query(None, None, None, None, Some(&"k".repeat(300)), None).is_err()
-        );
+        assert!(q(None, None, None, None, Some("-1000000000000000000_1"))
+            .unwrap_err()
+            .contains("cursor"));
+        assert!(query(None, None, None, None, Some(&"k".repeat(300)), None).is_err());
         assert_eq!(
             q(Some(""), Some(" "), None, None, None).unwrap(),
-            RunFilter::default()
+            RunQuery::default()
         );
     }
 
@@ -339,5 +361,13 @@ mod tests {
         assert_eq!(format_count(7), "7");
         assert_eq!(format_count(1234), "1,234");
         assert_eq!(format_count(COUNT_CAP), "10,000+");
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(-12_345), "-12,345");
     }
 }

@@ -1,0 +1,120 @@
+//! The hub as one value: built once from its configuration, then served by
+//! `opshub serve` (beside its workers, see [`super::shutdown::run_hub`]), by
+//! the tests (on a free port) and by the benchmark alike.
+
+use crate::server::state::{AppState, DEFAULT_STALLED_AFTER};
+use crate::server::{assets, http, live::LiveHub};
+use anyhow::Context as _;
+use leptos::config::LeptosOptions;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How the hub is served.
+pub struct HubConfig {
+    /// Where to listen; port 0 picks a free one.
+    pub addr: SocketAddr,
+    /// Mark the session cookie `Secure` (the hub is served over HTTPS).
+    pub secure_cookies: bool,
+    /// A running run with no progress for this long is flagged as stalled.
+    pub stalled_after: Duration,
+    /// The site: where the WASM, JS and CSS are served from, and their names.
+    pub leptos_options: LeptosOptions,
+}
+
+impl HubConfig {
+    /// As a deployed hub: the Leptos settings of the environment and
+    /// `Cargo.toml`, and the content-hashed asset names when the release
+    /// build wrote them.
+    pub fn from_environment(addr: SocketAddr) -> anyhow::Result<HubConfig> {
+        let mut conf =
+            leptos::config::get_configuration(None).context("reading the Leptos configuration")?;
+        assets::use_hashed_names_if_built(&mut conf.leptos_options);
+        Ok(HubConfig {
+            addr,
+            secure_cookies: false,
+            stalled_after: DEFAULT_STALLED_AFTER,
+            leptos_options: conf.leptos_options,
+        })
+    }
+
+    /// 127.0.0.1 on a free port with default settings: for tests and
+    /// benchmarks.
+    pub fn local() -> HubConfig {
+        HubConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            secure_cookies: false,
+            stalled_after: DEFAULT_STALLED_AFTER,
+            leptos_options: LeptosOptions::builder().output_name("opshub").build(),
+        }
+    }
+}
+
+/// A hub bound to its address, not yet serving.
+pub struct Application {
+    state: AppState,
+    listener: TcpListener,
+}
+
+impl Application {
+    /// Binds the address and builds the shared state (the event fan-out
+    /// starts listening at once).
+    pub async fn build(pool: PgPool, config: HubConfig) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("listening on {}", config.addr))?;
+        let mut leptos_options = config.leptos_options;
+        leptos_options.site_addr = listener.local_addr()?;
+        let state = AppState {
+            leptos_options,
+            live: LiveHub::spawn(pool.clone()),
+            pool,
+            secure_cookies: config.secure_cookies,
+            stalled_after: config.stalled_after,
+        };
+        Ok(Application { state, listener })
+    }
+
+    /// The address it listens on (the port picked, for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.state.leptos_options.site_addr
+    }
+
+    /// Serves until `stop` is cancelled, then stops within `grace`
+    /// (see [`http::serve`]).
+    pub async fn run_until_stopped(
+        self,
+        stop: CancellationToken,
+        grace: Duration,
+    ) -> anyhow::Result<()> {
+        http::serve(self.state, self.listener, stop, grace).await
+    }
+
+    /// Serves in the background until the returned task is aborted: for
+    /// tests and benchmarks.
+    pub fn spawn(self) -> (SocketAddr, JoinHandle<()>) {
+        let addr = self.addr();
+        let app = http::router(self.state);
+        let listener = self.listener;
+        let task = tokio::spawn(async move {
+            let served = axum::serve(
+                http::without_nagle(listener),
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+            if let Err(err) = served {
+                tracing::error!(error = %err, "the local hub stopped");
+            }
+        });
+        (addr, task)
+    }
+
+    /// The hub on 127.0.0.1 and a free port, with default settings and no
+    /// workers, until the returned task is aborted.
+    pub async fn spawn_local(pool: PgPool) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+        Ok(Application::build(pool, HubConfig::local()).await?.spawn())
+    }
+}
