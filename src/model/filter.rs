@@ -248,8 +248,12 @@ impl RunCursor {
             created_at_micros: micros.parse().ok()?,
             id: id.parse().ok().filter(|id: &i64| *id > 0)?,
         };
-        chrono::DateTime::from_timestamp_micros(cursor.created_at_micros)?;
-        Some(cursor)
+        // A time the database can compare with: years 1 to 9999 (its own
+        // range is wider, chrono's wider still; a run's time is in this one).
+        let at = chrono::DateTime::from_timestamp_micros(cursor.created_at_micros)?;
+        (1..=9999)
+            .contains(&chrono::Datelike::year(&at))
+            .then_some(cursor)
     }
 }
 
@@ -289,6 +293,24 @@ pub fn format_count(n: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cursors_outside_the_years_a_run_can_have_are_malformed() {
+        assert!(RunCursor::parse("1764720000000000_5").is_some());
+        for bad in [
+            "-1000000000000000000_1",
+            "9000000000000000000_1",
+            "-9223372036854775808_1",
+            "-62135596800000001_1",
+            "253402300800000000_1",
+            "1764720000000000_0",
+            "x_1",
+            "1_",
+        ] {
+            assert_eq!(RunCursor::parse(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]
