@@ -64,6 +64,20 @@ mod cli {
             /// Minutes without progress after which the overview flags a running run as stalled.
             #[arg(long, env = "OPSHUB_STALLED_AFTER_MINS", default_value_t = 10)]
             stalled_after_mins: u64,
+            /// A reverse proxy (CIDR, repeatable) whose X-Forwarded-For names
+            /// the client; otherwise the client is the TCP peer.
+            #[arg(
+                long = "trusted-proxy",
+                env = "OPSHUB_TRUSTED_PROXIES",
+                value_delimiter = ','
+            )]
+            trusted_proxies: Vec<ipnet::IpNet>,
+            /// Serve Prometheus metrics at http://ADDR/metrics (off when unset).
+            #[arg(long, env = "OPSHUB_METRICS_ADDR")]
+            metrics_addr: Option<SocketAddr>,
+            /// Serve /metrics on the hub too, to requests bearing this token.
+            #[arg(long, env = "OPSHUB_METRICS_TOKEN", hide_env_values = true)]
+            metrics_token: Option<String>,
             #[command(flatten)]
             engine: EngineArgs,
         },
@@ -316,6 +330,9 @@ mod cli {
                 workers,
                 secure_cookies,
                 stalled_after_mins,
+                trusted_proxies,
+                metrics_addr,
+                metrics_token,
                 engine,
             } => {
                 if !no_migrate {
@@ -332,6 +349,19 @@ mod cli {
                 let config = engine.config(workers);
                 let grace = config.shutdown_grace;
                 let stop = shutdown::on_signal();
+                let metrics = match metrics_addr {
+                    Some(addr) => {
+                        let listener = tokio::net::TcpListener::bind(addr)
+                            .await
+                            .with_context(|| format!("listening on {addr} for metrics"))?;
+                        Some(tokio::spawn(opshub::server::metrics::serve(
+                            listener,
+                            pool.clone(),
+                            stop.clone(),
+                        )))
+                    }
+                    None => None,
+                };
                 let workers = if workers > 0 {
                     let engine_pool = opshub::db::connect_engine(
                         url,
@@ -348,8 +378,13 @@ mod cli {
                     pool,
                     secure_cookies,
                     stalled_after: Duration::from_secs(stalled_after_mins.max(1) * 60),
+                    trusted_proxies: trusted_proxies.into(),
+                    metrics_token: metrics_token.filter(|t| !t.is_empty()).map(Into::into),
                 };
                 shutdown::run_hub(state, listener, workers, grace, stop).await?;
+                if let Some(metrics) = metrics {
+                    metrics.await??;
+                }
             }
             Command::Worker {
                 concurrency,

@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod client_addr;
 pub mod context;
 pub mod exports;
 pub mod http;
@@ -19,6 +20,8 @@ mod auth_tests;
 mod failures_tests;
 #[cfg(test)]
 mod http_tests;
+#[cfg(test)]
+mod security_tests;
 #[cfg(test)]
 mod shutdown_tests;
 #[cfg(test)]
