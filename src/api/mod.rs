@@ -12,3 +12,5 @@ pub mod session;
 
 #[cfg(test)]
 mod access_tests;
+#[cfg(test)]
+mod fuzz_tests;

@@ -21,6 +21,10 @@ mod failures_tests;
 #[cfg(test)]
 mod http_tests;
 #[cfg(test)]
+mod load_tests;
+#[cfg(test)]
+mod restart_tests;
+#[cfg(test)]
 mod security_tests;
 #[cfg(test)]
 mod shutdown_tests;
