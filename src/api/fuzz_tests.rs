@@ -244,7 +244,7 @@ async fn fuzzed_uploads_are_refused_with_4xx_and_change_nothing(pool: PgPool) {
     for _ in 0..cases() * 2 {
         let bytes = bad_snapshot().new_tree(&mut runner).unwrap().current();
         let name = names.new_tree(&mut runner).unwrap().current();
-        let field = if name.len() % 7 == 0 {
+        let field = if name.len().is_multiple_of(7) {
             "other"
         } else {
             "snapshot"

@@ -16,6 +16,9 @@ use serde_json::json;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
 
+/// id, status, total, processed, succeeded, failed, skipped, attempts.
+type RunRow = (i64, String, i32, i32, i32, i32, i32, i32);
+
 fn size(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -154,7 +157,7 @@ async fn restart_suite_the_hub_and_workers_ride_out_a_database_restart(pool: PgP
     // Every run finishes, with counters that add up.
     let deadline = Instant::now() + Duration::from_secs(180);
     let finished = loop {
-        let rows: Vec<(i64, String, i32, i32, i32, i32, i32, i32)> = sqlx::query_as(
+        let rows: Vec<RunRow> = sqlx::query_as(
             "SELECT id, status, total_items, processed_items, succeeded, failed, skipped, attempts \
              FROM bulk_operation_runs WHERE id = ANY($1) ORDER BY id",
         )

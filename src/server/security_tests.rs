@@ -348,3 +348,267 @@ async fn the_client_address_comes_from_a_trusted_proxy_only(pool: PgPool) {
     assert_eq!(res.status, 401);
     assert_eq!(recorded_clients(&pool).await, ["127.0.0.1", "203.0.113.7"]);
 }
+
+#[sqlx::test]
+async fn a_session_id_chosen_before_sign_in_is_never_used_after_it(pool: PgPool) {
+    let acme = tenant(&pool, "acme").await;
+    member(&pool, acme, "ann@acme.example", "operator").await;
+    member(&pool, acme, "mallory@acme.example", "viewer").await;
+    let addr = spawn_server(pool.clone()).await;
+    // The attacker's own, valid session id, planted in the victim's browser.
+    let attacker = Client::new(addr);
+    let res = attacker
+        .try_sign_in("mallory@acme.example", MEMBER_PASSWORD)
+        .await;
+    let planted = res
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = http
+        .post(format!("http://{addr}/api/auth/sign_in"))
+        .header("cookie", &planted)
+        .header("origin", format!("http://{addr}"))
+        .form(&[("email", "ann@acme.example"), ("password", MEMBER_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let issued = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ne!(issued, planted, "the victim got a new session id");
+    // The planted id reaches nobody's session, least of all the victim's.
+    let with_planted = http
+        .post(format!("http://{addr}/api/session/current"))
+        .header("cookie", &planted)
+        .header("origin", format!("http://{addr}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_planted.status().as_u16(), 401);
+    let with_issued = http
+        .post(format!("http://{addr}/api/session/current"))
+        .header("cookie", &issued)
+        .header("origin", format!("http://{addr}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(with_issued
+        .text()
+        .await
+        .unwrap()
+        .contains("ann@acme.example"));
+}
+
+#[sqlx::test]
+async fn the_session_cookie_carries_every_flag(pool: PgPool) {
+    let acme = tenant(&pool, "acme").await;
+    member(&pool, acme, "ann@acme.example", "operator").await;
+    let (addr, _hub) = super::http::spawn_local_with(pool.clone(), |state| {
+        state.secure_cookies = true;
+    })
+    .await
+    .unwrap();
+    let res = Client::new(addr)
+        .try_sign_in("ann@acme.example", MEMBER_PASSWORD)
+        .await;
+    let cookie = res.header("set-cookie").unwrap();
+    for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "host-only: {cookie}");
+    let value = cookie.split(';').next().unwrap();
+    assert!(
+        value.len() > "opshub_session=".len() + 20,
+        "an unguessable id: {value}"
+    );
+}
+
+#[sqlx::test]
+async fn sql_like_strings_in_searches_and_filters_match_nothing_and_break_nothing(pool: PgPool) {
+    let c = super::test_client::demo_operator(pool.clone()).await;
+    let before = database_checksum(&pool).await;
+    for nasty in [
+        "' OR '1'='1",
+        "1 OR 1=1",
+        "%",
+        "_",
+        "%%",
+        "\\",
+        "'; DROP TABLE bulk_operation_runs; --",
+        "\") OR true --",
+        "1; SELECT pg_sleep(10)",
+    ] {
+        let res = c.post("/api/runs/list", &[("q", nasty)]).await;
+        assert_eq!(res.status, 200, "{nasty}: {}", res.body);
+        assert!(
+            res.body.contains("\"runs\":[]"),
+            "{nasty} matched runs: {}",
+            res.body
+        );
+        let res = c.post("/api/runs/facets", &[("q", nasty)]).await;
+        assert_eq!(res.status, 200, "{nasty}: {}", res.body);
+        for field in ["status", "op", "by", "range", "before"] {
+            let res = c.post("/api/runs/list", &[(field, nasty)]).await;
+            assert_eq!(res.status, 400, "{field}={nasty}: {}", res.body);
+        }
+        for field in ["scope", "baseline", "current", "status", "before"] {
+            let res = c.post("/api/findings/list", &[(field, nasty)]).await;
+            assert!(res.status < 500, "{field}={nasty}: {}", res.body);
+            if res.status == 200 {
+                assert!(
+                    res.body.contains("[]"),
+                    "{field}={nasty} matched: {}",
+                    res.body
+                );
+            }
+        }
+        let page = c
+            .get(&format!(
+                "/runs?q={}",
+                form_urlencoded::byte_serialize(nasty.as_bytes()).collect::<String>()
+            ))
+            .await;
+        assert_eq!(page.status, 200, "{nasty}");
+    }
+    assert_eq!(database_checksum(&pool).await, before);
+}
+
+/// Everything logged on this thread while the guard lives.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[sqlx::test]
+async fn secrets_stay_out_of_failure_reasons_responses_and_logs(pool: PgPool) {
+    const SECRET: &str = "hunter2-S3cret";
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+
+    let c = super::test_client::demo_operator(pool.clone()).await;
+    // A wrong password that is a secret, and a snapshot full of them.
+    let res = Client::new(c.addr())
+        .try_sign_in("olivia@contoso.example", SECRET)
+        .await;
+    assert_eq!(res.status, 401);
+    let snapshot = serde_json::json!({
+        "selection": {"name": "secrets"},
+        "policies": [
+            {"external_id": "ok", "policy_type": "compliance_policy", "display_name": "Fine",
+             "settings": {"password": SECRET}},
+            {"external_id": format!("postgres://admin:{SECRET}@db.internal/x"), "display_name": SECRET},
+            {"external_id": "bad", "policy_type": 7, "display_name": format!("token={SECRET}"),
+             "settings": format!("Bearer {SECRET}")},
+        ]
+    });
+    let res = c
+        .post_file(
+            "/api/operations/import",
+            "snapshot",
+            "secrets.json",
+            snapshot.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let run: i64 = res.body.trim().parse().unwrap();
+    let workers = crate::engine::WorkerPool::spawn(
+        pool.clone(),
+        crate::engine::WorkerConfig {
+            poll_interval: Duration::from_millis(100),
+            ..crate::engine::WorkerConfig::default()
+        },
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM bulk_operation_runs WHERE id = $1")
+                .bind(run)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if status != "pending" && status != "running" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    workers.shutdown().await;
+    let stored: String = sqlx::query_scalar(
+        "SELECT coalesce(r.failures::text, '') || \
+                coalesce((SELECT string_agg(f.reason || f.reason_code, '|') FROM bulk_operation_run_failures f \
+                          WHERE f.tenant_id = r.tenant_id AND f.run_id = r.id), '') || \
+                coalesce((SELECT string_agg(n.data::text, '|') FROM notifications n \
+                          WHERE n.data->>'run_id' = r.id::text), '') \
+         FROM bulk_operation_runs r WHERE r.id = $1",
+    )
+    .bind(run)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(stored.contains("invalid_policy_entry"), "{stored}");
+    assert!(
+        !stored.contains(SECRET),
+        "a secret in failures or notifications: {stored}"
+    );
+    let id = run.to_string();
+    for (path, body) in [
+        (
+            "/api/runs/get",
+            c.post("/api/runs/get", &[("id", &id)]).await,
+        ),
+        (
+            "/api/notifications/bell",
+            c.post("/api/notifications/bell", &[]).await,
+        ),
+        (
+            "failures.json",
+            c.get(&format!("/runs/{run}/failures.json")).await,
+        ),
+        (
+            "failures.csv",
+            c.get(&format!("/runs/{run}/failures.csv")).await,
+        ),
+        ("run page", c.get(&format!("/runs/{run}")).await),
+    ] {
+        assert!(body.status < 400, "{path}: {}", body.status);
+        assert!(
+            !body.body.contains(SECRET),
+            "{path} shows a secret: {}",
+            body.body
+        );
+    }
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("failed sign-in"),
+        "the log was captured: {logged}"
+    );
+    assert!(!logged.contains(SECRET), "a secret in the log: {logged}");
+}

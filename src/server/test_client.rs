@@ -44,6 +44,7 @@ impl Response {
 
 /// One browser: its own cookie jar.
 pub struct Client {
+    addr: SocketAddr,
     base: String,
     http: reqwest::Client,
 }
@@ -51,6 +52,7 @@ pub struct Client {
 impl Client {
     pub fn new(addr: SocketAddr) -> Client {
         Client {
+            addr,
             base: format!("http://{addr}"),
             http: reqwest::Client::builder()
                 .cookie_store(true)
@@ -59,6 +61,11 @@ impl Client {
                 .build()
                 .unwrap(),
         }
+    }
+
+    /// The address of the hub this client talks to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     pub async fn get(&self, path: &str) -> Response {
