@@ -110,3 +110,21 @@ use_shared_target_dir() {
     export LEPTOS_SITE_ROOT=${LEPTOS_SITE_ROOT:-$target/site}
     export OPSHUB_BIN=$target/release/opshub
 }
+
+# The command that restarts the project-local Postgres (empty when the
+# database is not the project's own cluster): for the restart suite.
+pg_restart_command() {
+    if [ -n "${OPSHUB_PG_RESTART:-}" ]; then
+        printf '%s' "$OPSHUB_PG_RESTART"
+        return
+    fi
+    local bin run=""
+    bin=$(pg_bin)
+    [ -f "$PG_DIR/data/PG_VERSION" ] || return 0
+    case "${DATABASE_URL:-}" in
+        *"127.0.0.1:$PG_PORT/"*) ;;
+        *) return 0 ;;
+    esac
+    if [ "$(id -u)" -eq 0 ]; then run="runuser -u postgres --"; fi
+    printf '%s' "$run $bin/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -m fast -w restart"
+}

@@ -134,6 +134,20 @@ mod server {
 
     impl From<sqlx::Error> for AppError {
         fn from(err: sqlx::Error) -> Self {
+            // Values the database cannot hold, which only input brings in:
+            // a NUL character, a character with no UTF-8 form, a time or a
+            // number out of range. Validation refuses each before it gets
+            // here; should one slip through, it is still the caller's.
+            if let Some(code) = err.as_database_error().and_then(|e| e.code()) {
+                if matches!(code.as_ref(), "22021" | "22P05" | "22008" | "22003") {
+                    tracing::warn!(error = %err, "input the database cannot hold");
+                    return AppError::BadRequest(
+                        "a value in the request cannot be stored (out of range, or a NUL \
+                         character); correct it and try again"
+                            .into(),
+                    );
+                }
+            }
             tracing::error!(error = %err, "database error");
             AppError::internal()
         }

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 /// Who may call a server function.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Access {
+pub(super) enum Access {
     /// Anyone (signing in).
     Public,
     /// Any member of the current tenant.
@@ -22,38 +22,38 @@ enum Access {
 }
 
 /// The ids of one tenant's rows that server functions take.
-struct Ids {
-    slug: String,
-    pending_run: i64,
-    failed_run: i64,
+pub(super) struct Ids {
+    pub(super) slug: String,
+    pub(super) pending_run: i64,
+    pub(super) failed_run: i64,
     /// A notification of the tenant's operator.
-    notification: String,
+    pub(super) notification: String,
     /// A new drift finding.
-    finding: i64,
+    pub(super) finding: i64,
     /// A scope with two completed inventory syncs (baseline, current).
-    scope_key: String,
-    syncs: (i64, i64),
-    backup_set: i64,
+    pub(super) scope_key: String,
+    pub(super) syncs: (i64, i64),
+    pub(super) backup_set: i64,
 }
 
-struct Probe {
-    path: &'static str,
-    access: Access,
+pub(super) struct Probe {
+    pub(super) path: &'static str,
+    pub(super) access: Access,
     /// Arguments naming the rows of the tenant in `Ids`.
-    args: fn(&Ids) -> Vec<(&'static str, String)>,
+    pub(super) args: fn(&Ids) -> Vec<(&'static str, String)>,
     /// Sent as a multipart upload (the `snapshot` field as a file).
-    multipart: bool,
+    pub(super) multipart: bool,
     /// Whether a call with another tenant's `args` must answer "not found"
     /// (false for functions that take no ids: they are checked by what they
     /// return instead).
-    takes_ids: bool,
+    pub(super) takes_ids: bool,
 }
 
 fn none(_: &Ids) -> Vec<(&'static str, String)> {
     Vec::new()
 }
 
-const PROBES: &[Probe] = &[
+pub(super) const PROBES: &[Probe] = &[
     Probe {
         path: "/api/auth/sign_in",
         access: Access::Public,
@@ -243,16 +243,16 @@ const PROBES: &[Probe] = &[
     },
 ];
 
-struct World {
-    a: i64,
-    b: i64,
-    a_ids: Ids,
-    b_ids: Ids,
+pub(super) struct World {
+    pub(super) a: i64,
+    pub(super) b: i64,
+    pub(super) a_ids: Ids,
+    pub(super) b_ids: Ids,
 }
 
 /// Tenants A and B, each with an operator, a viewer, a queued run and a
 /// finished run with a failed item.
-async fn world(pool: &PgPool) -> World {
+pub(super) async fn world(pool: &PgPool) -> World {
     let mut made = Vec::new();
     for slug in ["tenant-a", "tenant-b"] {
         let t = tenant(pool, slug).await;

@@ -28,4 +28,6 @@ pub async fn read_for_page<T>(
 #[cfg(test)]
 mod access_tests;
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod list_query_tests;

@@ -25,6 +25,20 @@ pub struct ServeArgs {
     /// Minutes without progress after which the overview flags a running run as stalled.
     #[arg(long, env = "OPSHUB_STALLED_AFTER_MINS", default_value_t = 10)]
     stalled_after_mins: u64,
+    /// A reverse proxy (CIDR, repeatable) whose X-Forwarded-For names
+    /// the client; otherwise the client is the TCP peer.
+    #[arg(
+        long = "trusted-proxy",
+        env = "OPSHUB_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off when unset).
+    #[arg(long, env = "OPSHUB_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
+    /// Serve /metrics on the hub too, to requests bearing this token.
+    #[arg(long, env = "OPSHUB_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -94,11 +108,26 @@ pub async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
     let mut hub = HubConfig::from_environment(args.addr)?;
     hub.secure_cookies = args.secure_cookies;
     hub.stalled_after = Duration::from_secs(args.stalled_after_mins.max(1) * 60);
+    hub.trusted_proxies = args.trusted_proxies.into();
+    hub.metrics_token = args.metrics_token.filter(|t| !t.is_empty()).map(Into::into);
     crate::server::metrics::install();
-    let app = Application::build(db.pool, hub).await?;
     let config = args.engine.config(args.workers);
     let grace = config.shutdown_grace;
     let stop = shutdown::on_signal();
+    let metrics = match args.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} for metrics"))?;
+            Some(tokio::spawn(crate::server::metrics::serve(
+                listener,
+                db.pool.clone(),
+                stop.clone(),
+            )))
+        }
+        None => None,
+    };
+    let app = Application::build(db.pool, hub).await?;
     let workers = if args.workers > 0 {
         let engine_pool = crate::db::connect_engine(
             &db.url,
@@ -109,7 +138,11 @@ pub async fn serve(db: Database, args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    shutdown::run_hub(app, workers, grace, stop).await
+    shutdown::run_hub(app, workers, grace, stop).await?;
+    if let Some(metrics) = metrics {
+        metrics.await??;
+    }
+    Ok(())
 }
 
 pub async fn worker(db: Database, args: WorkerArgs) -> anyhow::Result<()> {

@@ -8,6 +8,8 @@ pub mod overview;
 pub mod run_failures;
 pub mod run_list;
 pub mod runs;
+pub mod sessions;
+pub mod sign_in_attempts;
 pub mod start_options;
 pub mod tenants;
 pub mod users;

@@ -182,3 +182,29 @@ pub async fn two_syncs(pool: &PgPool, tenant_id: i64, scope_key: &str) -> (i64, 
     }
     (ids[0], ids[1])
 }
+
+/// A checksum of every table of the database but the two that record
+/// visits (`user_sessions`, `sign_in_failures`) and the migrations' own:
+/// equal before and after means nothing stored changed.
+pub async fn database_checksum(pool: &PgPool) -> String {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' \
+         AND tablename NOT IN ('user_sessions', 'sign_in_failures', '_sqlx_migrations') \
+         ORDER BY tablename",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("tables");
+    assert!(tables.len() > 10, "tables found: {tables:?}");
+    let mut out = String::new();
+    for table in tables {
+        let sum: String = sqlx::query_scalar(&format!(
+            "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM \"{table}\" t"
+        ))
+        .fetch_one(pool)
+        .await
+        .expect("checksum");
+        out.push_str(&format!("{table}={sum}\n"));
+    }
+    out
+}

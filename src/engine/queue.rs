@@ -103,6 +103,17 @@ pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, StartErr
             MAX_UPLOAD_BYTES >> 20
         )));
     }
+    if crate::model::start::holds_nul(&req.scope)
+        || req
+            .payload
+            .as_ref()
+            .is_some_and(crate::model::start::holds_nul)
+    {
+        return Err(StartError::Invalid(
+            "the request holds a NUL character (\\u0000), which cannot be stored; remove it and try again"
+                .into(),
+        ));
+    }
     let op = operations::find(req.kind);
     let mut tx = pool.begin().await?;
     let admitted = admit_start(&mut tx, req.tenant_id, req.user_id).await?;

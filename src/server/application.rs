@@ -3,11 +3,13 @@
 //! the tests (on a free port) and by the benchmark alike.
 
 use crate::server::state::{AppState, DEFAULT_STALLED_AFTER};
-use crate::server::{assets, http, live::LiveHub};
+use crate::server::{assets, http, live::LiveHub, metrics};
 use anyhow::Context as _;
+use ipnet::IpNet;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -23,6 +25,11 @@ pub struct HubConfig {
     pub stalled_after: Duration,
     /// The site: where the WASM, JS and CSS are served from, and their names.
     pub leptos_options: LeptosOptions,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[IpNet]>,
+    /// The bearer token that opens `/metrics` on the hub (none: the hub
+    /// does not serve it).
+    pub metrics_token: Option<Arc<str>>,
 }
 
 impl HubConfig {
@@ -38,6 +45,8 @@ impl HubConfig {
             secure_cookies: false,
             stalled_after: DEFAULT_STALLED_AFTER,
             leptos_options: conf.leptos_options,
+            trusted_proxies: Arc::new([]),
+            metrics_token: None,
         })
     }
 
@@ -49,6 +58,8 @@ impl HubConfig {
             secure_cookies: false,
             stalled_after: DEFAULT_STALLED_AFTER,
             leptos_options: LeptosOptions::builder().output_name("opshub").build(),
+            trusted_proxies: Arc::new([]),
+            metrics_token: None,
         }
     }
 }
@@ -74,6 +85,8 @@ impl Application {
             pool,
             secure_cookies: config.secure_cookies,
             stalled_after: config.stalled_after,
+            trusted_proxies: config.trusted_proxies,
+            metrics_token: config.metrics_token,
         };
         Ok(Application { state, listener })
     }
@@ -97,9 +110,18 @@ impl Application {
     /// tests and benchmarks.
     pub fn spawn(self) -> (SocketAddr, JoinHandle<()>) {
         let addr = self.addr();
+        let gauges = self
+            .state
+            .metrics_token
+            .is_some()
+            .then(|| self.state.pool.clone());
         let app = http::router(self.state);
         let listener = self.listener;
         let task = tokio::spawn(async move {
+            let _gauges = match gauges {
+                Some(pool) => Some(metrics::refresh_gauges(pool, metrics::GAUGE_INTERVAL).await),
+                None => None,
+            };
             let served = axum::serve(
                 http::without_nagle(listener),
                 app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -116,5 +138,16 @@ impl Application {
     /// workers, until the returned task is aborted.
     pub async fn spawn_local(pool: PgPool) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
         Ok(Application::build(pool, HubConfig::local()).await?.spawn())
+    }
+
+    /// [`Application::spawn_local`], with its state adjusted first (a
+    /// shorter stream recheck, say).
+    pub async fn spawn_local_with(
+        pool: PgPool,
+        adjust: impl FnOnce(&mut AppState),
+    ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+        let mut app = Application::build(pool, HubConfig::local()).await?;
+        adjust(&mut app.state);
+        Ok(app.spawn())
     }
 }

@@ -189,15 +189,29 @@ pub fn session() -> Result<Session, AppError> {
         })
 }
 
-/// The address the request came from (the TCP peer).
+/// The address the request came from: the TCP peer, or the client a
+/// trusted reverse proxy names in `X-Forwarded-For`.
 pub fn client_address() -> Option<String> {
-    use_context::<Parts>().and_then(|parts| {
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ci| ci.0.ip().to_string())
-    })
+    let parts = use_context::<Parts>()?;
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    let proxies = use_context::<crate::server::state::AppState>()
+        .map(|state| state.trusted_proxies)
+        .unwrap_or_else(|| std::sync::Arc::new([]));
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>();
+    Some(crate::server::client_addr::client_ip(peer, forwarded.into_iter(), &proxies).to_string())
 }
+
+/// Password checks (Argon2, 19 MiB each) running at once; more wait their
+/// turn, so a burst of sign-ins queues instead of taking memory.
+pub const PASSWORD_CHECKS_AT_ONCE: usize = 2;
+
+static PASSWORD_CHECKS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(PASSWORD_CHECKS_AT_ONCE);
 
 /// A hash to verify against when the email is unknown, so that a wrong email
 /// takes as long as a wrong password.
@@ -209,6 +223,10 @@ fn decoy_hash() -> &'static str {
 }
 
 async fn verify_password(password: String, hash: Option<String>) -> Result<bool, AppError> {
+    let _turn = PASSWORD_CHECKS.acquire().await.map_err(|err| {
+        tracing::error!(error = %err, "password checks closed");
+        AppError::internal()
+    })?;
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
@@ -221,45 +239,27 @@ async fn verify_password(password: String, hash: Option<String>) -> Result<bool,
     })
 }
 
-/// Refuses when the email or the client address has failed too often lately.
-async fn check_throttle(pool: &PgPool, email: &str, client: Option<&str>) -> Result<(), AppError> {
-    let (per_email, per_client, retry_secs): (i64, i64, Option<f64>) = sqlx::query_as(
-        "WITH recent AS ( \
-             SELECT email, client, failed_at FROM sign_in_failures \
-             WHERE failed_at > now() - make_interval(mins => $3) AND (email = $1 OR client = $2)) \
-         SELECT count(*) FILTER (WHERE email = $1), \
-                count(*) FILTER (WHERE client = $2), \
-                extract(epoch FROM min(failed_at) FILTER (WHERE email = $1) \
-                    + make_interval(mins => $3) - now())::float8 \
-         FROM recent",
-    )
-    .bind(email)
-    .bind(client)
-    .bind(FAILURE_WINDOW_MINUTES as i32)
-    .fetch_one(pool)
-    .await?;
-    if per_email >= MAX_FAILURES_PER_EMAIL || per_client >= MAX_FAILURES_PER_CLIENT {
-        let minutes = retry_secs
-            .map(|s| (s / 60.0).ceil().max(1.0) as i64)
-            .unwrap_or(FAILURE_WINDOW_MINUTES);
-        return Err(AppError::TooManyRequests(format!(
-            "too many failed sign-ins; try again in {minutes} minute{}",
-            if minutes == 1 { "" } else { "s" }
-        )));
+/// Reserves this attempt, or refuses when the email or the client address
+/// has failed too often lately.
+async fn reserve_attempt(pool: &PgPool, email: &str, client: Option<&str>) -> Result<(), AppError> {
+    use crate::db::sign_in_attempts::{reserve, Limits, Reservation};
+    let limits = Limits {
+        per_email: MAX_FAILURES_PER_EMAIL,
+        per_client: MAX_FAILURES_PER_CLIENT,
+        window_minutes: FAILURE_WINDOW_MINUTES as i32,
+    };
+    match reserve(pool, email, client, limits).await? {
+        Reservation::Granted => Ok(()),
+        Reservation::Refused { retry_secs } => {
+            let minutes = retry_secs
+                .map(|s| (s / 60.0).ceil().max(1.0) as i64)
+                .unwrap_or(FAILURE_WINDOW_MINUTES);
+            Err(AppError::TooManyRequests(format!(
+                "too many failed sign-ins; try again in {minutes} minute{}",
+                if minutes == 1 { "" } else { "s" }
+            )))
+        }
     }
-    Ok(())
-}
-
-async fn record_failure(pool: &PgPool, email: &str, client: Option<&str>) -> Result<(), AppError> {
-    sqlx::query(
-        "WITH purge AS (DELETE FROM sign_in_failures WHERE failed_at < now() - interval '1 day') \
-         INSERT INTO sign_in_failures (email, client) VALUES ($1, $2)",
-    )
-    .bind(email)
-    .bind(client)
-    .execute(pool)
-    .await?;
-    Ok(())
 }
 
 /// Checks the credentials and, when they match, starts a fresh session (a
@@ -280,7 +280,9 @@ pub async fn sign_in(
     let email: String = crate::model::Email::parse(email)
         .map_err(|_| AppError::BadRequest("enter your email address".into()))?
         .into();
-    check_throttle(pool, &email, client).await?;
+    // Reserved before the password is checked (and counted as a failure
+    // unless it succeeds), so parallel guesses cannot outrun the limit.
+    reserve_attempt(pool, &email, client).await?;
     let user: Option<(i64, String)> =
         sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
             .bind(&email)
@@ -292,17 +294,13 @@ pub async fn sign_in(
     };
     let matched = verify_password(password.to_string(), hash).await?;
     let Some(user_id) = user_id.filter(|_| matched) else {
-        record_failure(pool, &email, client).await?;
         tracing::info!(client = client.unwrap_or("unknown"), "failed sign-in");
         return Err(wrong());
     };
+    crate::db::sign_in_attempts::clear(pool, &email).await?;
     let actor = load_actor(pool, user_id, None).await?.ok_or_else(|| {
         AppError::Forbidden("this account is not a member of any tenant yet".into())
     })?;
-    sqlx::query("DELETE FROM sign_in_failures WHERE email = $1")
-        .bind(&email)
-        .execute(pool)
-        .await?;
     session.cycle_id().await.map_err(session_failed)?;
     session
         .insert(USER_KEY, actor.user_id)

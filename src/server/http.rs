@@ -30,7 +30,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::server::metrics::render))
+        .route("/metrics", get(crate::server::metrics::render_for_hub))
         .route("/api/events", get(crate::server::live::events))
         .route(
             "/runs/{id}/failures.csv",
@@ -54,6 +54,9 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(api_statuses))
+        // Behind the sign-in gate: a signed-out caller is told to sign in
+        // first, whatever the request's origin.
+        .layer(middleware::from_fn(security::same_origin_writes))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security::require_sign_in,
@@ -62,7 +65,6 @@ pub fn router(state: AppState) -> Router {
             state.pool.clone(),
             state.secure_cookies,
         ))
-        .layer(middleware::from_fn(security::same_origin_writes))
         .layer(middleware::from_fn(security::security_headers))
         .layer(middleware::from_fn(assets::cache_policy))
         // Pages and server functions are compressed as they are sent (the
@@ -167,6 +169,16 @@ pub async fn serve(
             Duration::from_secs(3600),
         ),
     );
+    let _gauges = match state.metrics_token {
+        Some(_) => Some(
+            crate::server::metrics::refresh_gauges(
+                state.pool.clone(),
+                crate::server::metrics::GAUGE_INTERVAL,
+            )
+            .await,
+        ),
+        None => None,
+    };
     let live = state.live.clone();
     let draining = {
         let stop = stop.clone();

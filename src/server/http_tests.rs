@@ -29,11 +29,33 @@ async fn health_and_readiness_answer(pool: PgPool) {
 
 #[sqlx::test]
 async fn metrics_are_served_in_the_prometheus_format(pool: PgPool) {
-    let addr = spawn_server(pool).await;
+    // Without a token the hub has no metrics page at all.
+    let plain = spawn_server(pool.clone()).await;
+    assert_eq!(get(plain, "/metrics").await.0, 404);
+
+    let (addr, _hub) = super::Application::spawn_local_with(pool, |state| {
+        state.metrics_token = Some("scrape-secret".into());
+    })
+    .await
+    .unwrap();
     crate::server::metrics::install();
     crate::engine::metrics::run_started(crate::model::OperationKind::DriftGenerate);
-    let (status, body) = get(addr, "/metrics").await;
-    assert_eq!(status, 200);
+    let c = Client::new(addr);
+    for refused in [
+        vec![],
+        vec![("authorization", "Bearer wrong")],
+        vec![("authorization", "scrape-secret")],
+        vec![("authorization", "Basic c2NyYXBlLXNlY3JldA==")],
+    ] {
+        let res = c.get_raw("/metrics", &refused).await;
+        assert_eq!(res.status, 401, "{refused:?}");
+        assert!(!res.body.contains("opshub_"), "{}", res.body);
+    }
+    let res = c
+        .get_raw("/metrics", &[("authorization", "Bearer scrape-secret")])
+        .await;
+    assert_eq!(res.status, 200);
+    let body = res.body;
     assert!(
         body.contains("# TYPE opshub_queue_pending_runs gauge"),
         "{body}"
@@ -41,6 +63,42 @@ async fn metrics_are_served_in_the_prometheus_format(pool: PgPool) {
     assert!(
         body.contains("opshub_runs_started_total{kind=\"drift.generate\"}"),
         "{body}"
+    );
+}
+
+#[sqlx::test]
+async fn scrapes_do_not_query_the_database(pool: PgPool) {
+    let (addr, _hub) = super::Application::spawn_local_with(pool.clone(), |state| {
+        state.metrics_token = Some("scrape-secret".into());
+    })
+    .await
+    .unwrap();
+    let c = Client::new(addr);
+    let auth = [("authorization", "Bearer scrape-secret")];
+    assert_eq!(c.get_raw("/metrics", &auth).await.status, 200);
+    let calls = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT coalesce(sum(calls), 0)::int8 FROM pg_stat_user_tables t \
+             CROSS JOIN LATERAL (SELECT t.seq_scan + coalesce(t.idx_scan, 0) AS calls) c \
+             WHERE t.relname = 'bulk_operation_runs'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    // Statistics reach the view with a delay: compare scans of the runs
+    // table across many scrapes with the same across none.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let before = calls().await;
+    for _ in 0..20 {
+        assert_eq!(c.get_raw("/metrics", &auth).await.status, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let after = calls().await;
+    assert!(
+        after - before < 5,
+        "20 scrapes scanned the runs table {} times",
+        after - before
     );
 }
 

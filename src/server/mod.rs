@@ -5,6 +5,7 @@ pub use application::{Application, HubConfig};
 pub mod application;
 pub mod assets;
 pub mod auth;
+pub mod client_addr;
 pub mod context;
 pub mod exports;
 pub mod http;
@@ -22,6 +23,12 @@ mod auth_tests;
 mod failures_tests;
 #[cfg(test)]
 mod http_tests;
+#[cfg(test)]
+mod load_tests;
+#[cfg(test)]
+mod restart_tests;
+#[cfg(test)]
+mod security_tests;
 #[cfg(test)]
 mod shutdown_tests;
 #[cfg(any(test, feature = "bench"))]

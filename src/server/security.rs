@@ -5,7 +5,7 @@ use crate::error::AppError;
 use crate::server::auth;
 use crate::server::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -97,30 +97,44 @@ pub async fn require_sign_in(
     }
 }
 
-/// Refuses state-changing requests sent from another site: a POST whose
-/// `Origin` is present and is not this host is a cross-site request.
+/// Refuses state-changing requests (anything but GET, HEAD and OPTIONS)
+/// that do not show they come from the hub's own pages: a same-origin
+/// `Origin` header, or, without one, `Sec-Fetch-Site: same-origin`. Every
+/// browser the hub supports sends one of them on its own requests (server
+/// functions called by the app, plain form posts and uploads); a request
+/// another site makes a browser send carries a foreign `Origin` or
+/// `Sec-Fetch-Site: cross-site`, and one that says neither is refused too,
+/// rather than trusting the cookie's SameSite alone.
 pub async fn same_origin_writes(req: Request, next: Next) -> Response {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let origin = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok());
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok());
-        if let Some(origin) = origin {
-            let origin_host = origin
-                .split_once("://")
-                .map(|(_, rest)| rest)
-                .unwrap_or(origin);
-            if Some(origin_host) != host {
-                return AppError::Forbidden("cross-site requests are refused".into())
-                    .into_response();
-            }
-        }
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
     }
-    next.run(req).await
+    match write_origin(req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(reason) => AppError::Forbidden(reason.to_string()).into_response(),
+    }
+}
+
+/// Whether a state-changing request's headers show it comes from this site.
+fn write_origin(headers: &HeaderMap) -> Result<(), &'static str> {
+    let value = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(origin) = value(header::ORIGIN) {
+        let origin_host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        return match (origin_host, value(header::HOST)) {
+            (Some(origin_host), Some(host)) if origin_host.eq_ignore_ascii_case(host) => Ok(()),
+            _ => Err("cross-site requests are refused: this request came from another site"),
+        };
+    }
+    match value(HeaderName::from_static("sec-fetch-site")) {
+        Some("same-origin") => Ok(()),
+        Some(_) => Err("cross-site requests are refused: this request came from another site"),
+        None => Err(
+            "changes are accepted only from the hub's own pages, and this request did not say \
+             where it came from (no Origin or Sec-Fetch-Site header)",
+        ),
+    }
 }
 
 /// The Content-Security-Policy of the hub's pages: scripts only from this
@@ -196,6 +210,39 @@ mod tests {
             "/pkgx",
         ] {
             assert!(!is_public(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn writes_must_show_they_come_from_this_site() {
+        fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+            pairs
+                .iter()
+                .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+                .collect()
+        }
+        let host = ("host", "hub.example:3000");
+        for ok in [
+            headers(&[host, ("origin", "http://hub.example:3000")]),
+            headers(&[host, ("origin", "https://HUB.example:3000")]),
+            headers(&[host, ("sec-fetch-site", "same-origin")]),
+        ] {
+            assert_eq!(write_origin(&ok), Ok(()), "{ok:?}");
+        }
+        for refused in [
+            headers(&[host]),
+            headers(&[]),
+            headers(&[("origin", "http://hub.example:3000")]),
+            headers(&[host, ("origin", "null")]),
+            headers(&[host, ("origin", "http://hub.example:3000.evil.example")]),
+            headers(&[host, ("origin", "http://evil.example")]),
+            headers(&[host, ("origin", "hub.example:3000")]),
+            headers(&[host, ("sec-fetch-site", "same-site")]),
+            headers(&[host, ("sec-fetch-site", "cross-site")]),
+            headers(&[host, ("sec-fetch-site", "none")]),
+            headers(&[host, ("referer", "http://hub.example:3000/runs")]),
+        ] {
+            assert!(write_origin(&refused).is_err(), "{refused:?}");
         }
     }
 

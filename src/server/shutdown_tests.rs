@@ -49,7 +49,7 @@ async fn start_hub(pool: &PgPool, workers: bool, grace: Duration) -> Hub {
 async fn hold_a_request(addr: SocketAddr) -> TcpStream {
     let mut conn = TcpStream::connect(addr).await.unwrap();
     let head = format!(
-        "POST /api/auth/sign_in HTTP/1.1\r\nHost: {addr}\r\n\
+        "POST /api/auth/sign_in HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nemail="
     );
     conn.write_all(head.as_bytes()).await.unwrap();

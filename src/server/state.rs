@@ -14,6 +14,11 @@ pub struct AppState {
     pub live: crate::server::live::LiveHub,
     /// A running run with no progress for this long is flagged as stalled.
     pub stalled_after: std::time::Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
+    /// The bearer token that opens `/metrics` on the hub (none: the hub
+    /// does not serve it).
+    pub metrics_token: Option<std::sync::Arc<str>>,
 }
 
 /// The default of [`AppState::stalled_after`]: batches record progress every
@@ -23,6 +28,13 @@ pub const DEFAULT_STALLED_AFTER: std::time::Duration = std::time::Duration::from
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+/// The event stream takes the hub of streams and the pool.
+impl FromRef<AppState> for crate::server::live::LiveHub {
+    fn from_ref(state: &AppState) -> Self {
+        state.live.clone()
     }
 }
 

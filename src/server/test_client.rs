@@ -6,6 +6,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ORIGIN};
 use reqwest::redirect::Policy;
 use sqlx::PgPool;
 use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The longest any one request may take: a handler that never answers fails
+/// its test with this instead of holding up the whole run.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn spawn_server(pool: PgPool) -> SocketAddr {
     super::Application::spawn_local(pool)
@@ -43,6 +48,7 @@ impl Response {
 
 /// One browser: its own cookie jar.
 pub struct Client {
+    addr: SocketAddr,
     base: String,
     http: reqwest::Client,
 }
@@ -50,13 +56,20 @@ pub struct Client {
 impl Client {
     pub fn new(addr: SocketAddr) -> Client {
         Client {
+            addr,
             base: format!("http://{addr}"),
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(Policy::none())
+                .timeout(REQUEST_TIMEOUT)
                 .build()
                 .unwrap(),
         }
+    }
+
+    /// The address of the hub this client talks to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -79,12 +92,15 @@ impl Client {
     }
 
     pub async fn stream_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let url = format!("{}{path}", self.base);
         self.http
-            .get(format!("{}{path}", self.base))
+            .get(&url)
             .headers(header_map(headers))
+            // Streams stay open as long as the test reads them.
+            .timeout(Duration::from_secs(3600))
             .send()
             .await
-            .expect("request")
+            .unwrap_or_else(|err| panic!("GET {url}: no answer: {err}"))
     }
 
     /// A server function call as the hydrated app makes it: a same-origin
@@ -120,6 +136,42 @@ impl Client {
             .form(form)
             .headers(all);
         Self::try_read(req).await
+    }
+
+    /// A form POST with only the given headers: no `Origin`, unlike the
+    /// browser's.
+    pub async fn post_bare(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .headers(header_map(headers));
+        Self::read(req).await
+    }
+
+    /// A same-origin upload of one file as the multipart field `field`.
+    pub async fn post_file(
+        &self,
+        path: &str,
+        field: &str,
+        file_name: &str,
+        bytes: Vec<u8>,
+    ) -> Response {
+        let form = reqwest::multipart::Form::new().part(
+            field.to_string(),
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
+        );
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(ORIGIN, self.base.as_str())
+            .multipart(form);
+        Self::read(req).await
     }
 
     /// A multipart form POST; the field named `file_field` is sent as a file.
@@ -164,14 +216,25 @@ impl Client {
     }
 
     async fn read(req: reqwest::RequestBuilder) -> Response {
-        Self::try_read(req).await.expect("request")
+        let described = match req.try_clone().and_then(|r| r.build().ok()) {
+            // Long URLs cut: the failure stays readable.
+            Some(r) => format!("{} {}", r.method(), r.url())
+                .chars()
+                .take(300)
+                .collect::<String>(),
+            None => "a request".to_string(),
+        };
+        Self::try_read(req).await.unwrap_or_else(|err| {
+            panic!("{described}: no answer within {REQUEST_TIMEOUT:?} (or the connection failed, or the body did not arrive): {err}")
+        })
     }
 
+    /// The answer, or why none came (for callers that count failures).
     async fn try_read(req: reqwest::RequestBuilder) -> reqwest::Result<Response> {
         let res = req.send().await?;
         let status = res.status().as_u16();
         let headers = res.headers().clone();
-        let bytes = res.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        let bytes = res.bytes().await?.to_vec();
         Ok(Response {
             status,
             headers,
@@ -190,4 +253,23 @@ fn header_map(headers: &[(&str, &str)]) -> HeaderMap {
         );
     }
     all
+}
+
+/// Reads an event stream until `want` appears, the stream ends, or
+/// `within` passes; returns what was read and whether the stream ended.
+pub async fn read_events(
+    res: &mut reqwest::Response,
+    want: &str,
+    within: Duration,
+) -> (String, bool) {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !seen.contains(want) {
+        match tokio::time::timeout_at(deadline, res.chunk()).await {
+            Ok(Ok(Some(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Ok(None)) | Ok(Err(_)) => return (seen, true),
+            Err(_) => break,
+        }
+    }
+    (seen, false)
 }

@@ -37,7 +37,7 @@ impl Operation for InventorySync {
         only_fields(scope, &["source"])?;
         let source = match scope.get("source") {
             None | Some(Value::Null) => "snapshot.json".to_string(),
-            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => {
+            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 200 => {
                 s.trim().to_string()
             }
             Some(_) => {
