@@ -19,6 +19,23 @@ impl Tenant {
     }
 }
 
+/// The id of the tenant `slug` when `user_id` is a member of it; `None`
+/// for another tenant, whether it exists or not.
+pub async fn id_if_member(
+    pool: &PgPool,
+    slug: &str,
+    user_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT t.id FROM tenants t JOIN tenant_memberships m ON m.tenant_id = t.id \
+         WHERE t.slug = $1 AND m.user_id = $2",
+    )
+    .bind(slug)
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await
+}
+
 pub async fn find_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Tenant>, sqlx::Error> {
     sqlx::query_as("SELECT id, slug, name FROM tenants WHERE slug = $1")
         .bind(slug)

@@ -1,6 +1,7 @@
 //! Users and their memberships.
 
-use crate::model::{Email, Role};
+use crate::db::tenants::Tenant;
+use crate::model::{Email, Role, TenantChoice};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,6 +29,90 @@ pub async fn id_by_email(
         .bind(email.as_str())
         .fetch_optional(db)
         .await
+}
+
+/// The id and password hash of the user with this email, if there is one.
+pub async fn password_hash_by_email(
+    pool: &PgPool,
+    email: &Email,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await
+}
+
+/// A user in one of their tenants.
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub user_id: i64,
+    pub email: String,
+    pub name: String,
+    pub tenant: Tenant,
+    pub role: Role,
+    /// Every tenant the user is a member of, by name.
+    pub tenants: Vec<TenantChoice>,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    user_id: i64,
+    email: String,
+    name: String,
+    tenant_id: i64,
+    slug: String,
+    tenant_name: String,
+    role: String,
+    choice_slugs: Vec<String>,
+    choice_names: Vec<String>,
+}
+
+impl MemberRow {
+    fn into_member(self) -> Option<Member> {
+        Some(Member {
+            user_id: self.user_id,
+            email: self.email,
+            name: self.name,
+            role: Role::parse(&self.role)?,
+            tenant: Tenant {
+                id: self.tenant_id,
+                slug: self.slug,
+                name: self.tenant_name,
+            },
+            tenants: self
+                .choice_slugs
+                .into_iter()
+                .zip(self.choice_names)
+                .map(|(slug, name)| TenantChoice { slug, name })
+                .collect(),
+        })
+    }
+}
+
+/// `user_id` in `tenant_id` when they are a member there, else in their
+/// first tenant by name, with every tenant they are a member of (one
+/// query); `None` when they are a member of none.
+pub async fn member(
+    pool: &PgPool,
+    user_id: i64,
+    tenant_id: Option<i64>,
+) -> Result<Option<Member>, sqlx::Error> {
+    let row: Option<MemberRow> = sqlx::query_as(
+        "WITH mine AS ( \
+             SELECT t.id, t.slug, t.name, m.role FROM tenant_memberships m \
+             JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1) \
+         SELECT u.id AS user_id, u.email, u.name, c.id AS tenant_id, c.slug, c.name AS tenant_name, c.role, \
+                array(SELECT slug FROM mine ORDER BY name, id) AS choice_slugs, \
+                array(SELECT name FROM mine ORDER BY name, id) AS choice_names \
+         FROM users u \
+         JOIN LATERAL (SELECT * FROM mine ORDER BY (id = $2) IS TRUE DESC, name, id LIMIT 1) c ON true \
+         WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(MemberRow::into_member))
 }
 
 /// The user with this email, created with `name` and the password hash

@@ -82,38 +82,16 @@ fn session_failed(err: tower_sessions::session::Error) -> AppError {
     AppError::internal()
 }
 
-#[derive(sqlx::FromRow)]
-struct ActorRow {
-    user_id: i64,
-    email: String,
-    name: String,
-    tenant_id: i64,
-    slug: String,
-    tenant_name: String,
-    role: String,
-    choice_slugs: Vec<String>,
-    choice_names: Vec<String>,
-}
-
-impl ActorRow {
-    fn into_actor(self) -> Option<Actor> {
-        Some(Actor {
-            user_id: self.user_id,
-            email: self.email,
-            name: self.name,
-            role: Role::parse(&self.role)?,
-            tenant: Tenant {
-                id: self.tenant_id,
-                slug: self.slug,
-                name: self.tenant_name,
-            },
-            tenants: self
-                .choice_slugs
-                .into_iter()
-                .zip(self.choice_names)
-                .map(|(slug, name)| TenantChoice { slug, name })
-                .collect(),
-        })
+impl From<crate::db::users::Member> for Actor {
+    fn from(m: crate::db::users::Member) -> Actor {
+        Actor {
+            user_id: m.user_id,
+            email: m.email,
+            name: m.name,
+            tenant: m.tenant,
+            role: m.role,
+            tenants: m.tenants,
+        }
     }
 }
 
@@ -124,22 +102,9 @@ async fn load_actor(
     user_id: i64,
     tenant_id: Option<i64>,
 ) -> Result<Option<Actor>, sqlx::Error> {
-    let row: Option<ActorRow> = sqlx::query_as(
-        "WITH mine AS ( \
-             SELECT t.id, t.slug, t.name, m.role FROM tenant_memberships m \
-             JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1) \
-         SELECT u.id AS user_id, u.email, u.name, c.id AS tenant_id, c.slug, c.name AS tenant_name, c.role, \
-                array(SELECT slug FROM mine ORDER BY name, id) AS choice_slugs, \
-                array(SELECT name FROM mine ORDER BY name, id) AS choice_names \
-         FROM users u \
-         JOIN LATERAL (SELECT * FROM mine ORDER BY (id = $2) IS TRUE DESC, name, id LIMIT 1) c ON true \
-         WHERE u.id = $1",
-    )
-    .bind(user_id)
-    .bind(tenant_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.and_then(ActorRow::into_actor))
+    Ok(crate::db::users::member(pool, user_id, tenant_id)
+        .await?
+        .map(Actor::from))
 }
 
 /// Who this session belongs to, checked against the database. `None` when
@@ -277,17 +242,12 @@ pub async fn sign_in(
             "the email or the password is too long".into(),
         ));
     }
-    let email: String = crate::model::Email::parse(email)
-        .map_err(|_| AppError::BadRequest("enter your email address".into()))?
-        .into();
+    let email = crate::model::Email::parse(email)
+        .map_err(|_| AppError::BadRequest("enter your email address".into()))?;
     // Reserved before the password is checked (and counted as a failure
     // unless it succeeds), so parallel guesses cannot outrun the limit.
-    reserve_attempt(pool, &email, client).await?;
-    let user: Option<(i64, String)> =
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
-            .bind(&email)
-            .fetch_optional(pool)
-            .await?;
+    reserve_attempt(pool, email.as_str(), client).await?;
+    let user = crate::db::users::password_hash_by_email(pool, &email).await?;
     let (user_id, hash) = match user {
         Some((id, hash)) => (Some(id), Some(hash)),
         None => (None, None),
@@ -297,7 +257,7 @@ pub async fn sign_in(
         tracing::info!(client = client.unwrap_or("unknown"), "failed sign-in");
         return Err(wrong());
     };
-    crate::db::sign_in_attempts::clear(pool, &email).await?;
+    crate::db::sign_in_attempts::clear(pool, email.as_str()).await?;
     let actor = load_actor(pool, user_id, None).await?.ok_or_else(|| {
         AppError::Forbidden("this account is not a member of any tenant yet".into())
     })?;
@@ -329,14 +289,7 @@ pub async fn switch_tenant(
     actor: &Actor,
     slug: &str,
 ) -> Result<Actor, AppError> {
-    let tenant_id: Option<i64> = sqlx::query_scalar(
-        "SELECT t.id FROM tenants t JOIN tenant_memberships m ON m.tenant_id = t.id \
-         WHERE t.slug = $1 AND m.user_id = $2",
-    )
-    .bind(slug)
-    .bind(actor.user_id)
-    .fetch_optional(pool)
-    .await?;
+    let tenant_id = crate::db::tenants::id_if_member(pool, slug, actor.user_id).await?;
     let tenant_id = tenant_id.ok_or_else(|| {
         AppError::NotFound(format!(
             "tenant '{}' does not exist",
