@@ -7,9 +7,8 @@
 //! may switch to), so a removed membership or user loses access at once. Server functions take the tenant and the user from here
 //! only, never from anything the browser sends.
 
-use crate::db::tenants::Tenant;
 use crate::error::AppError;
-use crate::model::{Role, SessionInfo, TenantChoice};
+use crate::model::SessionInfo;
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use leptos::prelude::use_context;
@@ -33,17 +32,9 @@ pub const FAILURE_WINDOW_MINUTES: i64 = 15;
 const USER_KEY: &str = "user_id";
 const TENANT_KEY: &str = "tenant_id";
 
-/// The signed-in user in their current tenant.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    pub user_id: i64,
-    pub email: String,
-    pub name: String,
-    pub tenant: Tenant,
-    pub role: Role,
-    /// Every tenant the user is a member of, by name: what the switcher offers.
-    pub tenants: Vec<TenantChoice>,
-}
+/// The signed-in user in their current tenant, with every tenant they may
+/// switch to (read by [`crate::db::users::member`]).
+pub type Actor = crate::db::users::Member;
 
 impl Actor {
     /// Refuses viewers: for every path that changes state.
@@ -82,31 +73,6 @@ fn session_failed(err: tower_sessions::session::Error) -> AppError {
     AppError::internal()
 }
 
-impl From<crate::db::users::Member> for Actor {
-    fn from(m: crate::db::users::Member) -> Actor {
-        Actor {
-            user_id: m.user_id,
-            email: m.email,
-            name: m.name,
-            tenant: m.tenant,
-            role: m.role,
-            tenants: m.tenants,
-        }
-    }
-}
-
-/// The user's membership in `tenant_id`, or else their first tenant, with
-/// every tenant they are a member of: one query per request.
-async fn load_actor(
-    pool: &PgPool,
-    user_id: i64,
-    tenant_id: Option<i64>,
-) -> Result<Option<Actor>, sqlx::Error> {
-    Ok(crate::db::users::member(pool, user_id, tenant_id)
-        .await?
-        .map(Actor::from))
-}
-
 /// Who this session belongs to, checked against the database. `None` when
 /// nobody is signed in, or the user lost every membership (the session is
 /// then ended).
@@ -118,7 +84,7 @@ pub async fn resolve(pool: &PgPool, session: &Session) -> Result<Option<Actor>, 
         .get::<i64>(TENANT_KEY)
         .await
         .map_err(session_failed)?;
-    match load_actor(pool, user_id, tenant_id).await? {
+    match crate::db::users::member(pool, user_id, tenant_id).await? {
         Some(actor) => {
             if tenant_id != Some(actor.tenant.id) {
                 // The membership of the remembered tenant is gone.
@@ -258,9 +224,11 @@ pub async fn sign_in(
         return Err(wrong());
     };
     crate::db::sign_in_attempts::clear(pool, email.as_str()).await?;
-    let actor = load_actor(pool, user_id, None).await?.ok_or_else(|| {
-        AppError::Forbidden("this account is not a member of any tenant yet".into())
-    })?;
+    let actor = crate::db::users::member(pool, user_id, None)
+        .await?
+        .ok_or_else(|| {
+            AppError::Forbidden("this account is not a member of any tenant yet".into())
+        })?;
     session.cycle_id().await.map_err(session_failed)?;
     session
         .insert(USER_KEY, actor.user_id)
@@ -300,7 +268,7 @@ pub async fn switch_tenant(
         .insert(TENANT_KEY, tenant_id)
         .await
         .map_err(session_failed)?;
-    load_actor(pool, actor.user_id, Some(tenant_id))
+    crate::db::users::member(pool, actor.user_id, Some(tenant_id))
         .await?
         .ok_or(AppError::Unauthorized)
 }
