@@ -167,7 +167,7 @@ fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
-fn start_error(err: engine::operation::StartError) -> anyhow::Error {
+fn start_error(err: engine::operation::RequestError) -> anyhow::Error {
     anyhow::anyhow!("{}", crate::error::AppError::from(err))
 }
 

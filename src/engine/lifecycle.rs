@@ -8,7 +8,7 @@
 //! this module decides *what is written*.
 
 use super::failures;
-use super::operation::{ClaimedRun, ItemOutcome, Reason, StartError};
+use super::operation::{ClaimedRun, ItemOutcome, Reason, RequestError};
 use super::operations;
 use crate::db::audit::record_run_event;
 use crate::db::notifications::notify_user;
@@ -97,7 +97,7 @@ pub struct Opening<'a> {
 pub async fn open(
     tx: &mut PgConnection,
     o: &Opening<'_>,
-) -> Result<(Started, AfterCommit), StartError> {
+) -> Result<(Started, AfterCommit), RequestError> {
     let (tenant_id, user_id, kind, key) = (o.tenant.id, o.user_id, o.kind, o.key);
     let notice = RunNotice {
         tenant_id,
@@ -193,7 +193,7 @@ pub async fn open(
             ));
         }
     }
-    Err(StartError::Conflict(
+    Err(RequestError::Conflict(
         "the operation is being started and finished repeatedly; try again".into(),
     ))
 }
@@ -205,7 +205,7 @@ pub async fn cancel(
     tenant_id: i64,
     user_id: i64,
     run_id: i64,
-) -> Result<(Cancelled, Option<OperationKind>), StartError> {
+) -> Result<(Cancelled, Option<OperationKind>), RequestError> {
     let row: Option<(String, String, String)> = sqlx::query_as(
         "SELECT status, resource, action FROM bulk_operation_runs WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
     )
@@ -214,7 +214,9 @@ pub async fn cancel(
     .fetch_optional(&mut *tx)
     .await?;
     let Some((status, resource, action)) = row else {
-        return Err(StartError::NotFound(format!("run {run_id} does not exist")));
+        return Err(RequestError::NotFound(format!(
+            "run {run_id} does not exist"
+        )));
     };
     let kind = OperationKind::from_parts(&resource, &action);
     match RunStatus::parse(&status) {
@@ -262,7 +264,7 @@ pub async fn cancel(
             announce_run(tx, tenant_id, run_id, RunEventKind::CancelRequested).await?;
             Ok((Cancelled::Requested, kind))
         }
-        _ => Err(StartError::Conflict(format!(
+        _ => Err(RequestError::Conflict(format!(
             "run {run_id} has already finished"
         ))),
     }

@@ -165,9 +165,10 @@ pub fn describe_error(err: &sqlx::Error) -> String {
     }
 }
 
-/// Why a start request was refused. Nothing is written when it is.
+/// Why a request to the engine (a start, a cancel, a retry) was refused.
+/// Nothing is written when it is.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum RequestError {
     #[error("{0}")]
     Invalid(String),
     #[error("{0}")]
@@ -180,14 +181,14 @@ pub enum StartError {
     Storage(#[from] sqlx::Error),
 }
 
-impl From<StartError> for AppError {
-    fn from(err: StartError) -> Self {
+impl From<RequestError> for AppError {
+    fn from(err: RequestError) -> Self {
         match err {
-            StartError::Invalid(m) => AppError::BadRequest(m),
-            StartError::NotFound(m) => AppError::NotFound(m),
-            StartError::Forbidden(m) => AppError::Forbidden(m),
-            StartError::Conflict(m) => AppError::Conflict(m),
-            StartError::Storage(e) => AppError::from(e),
+            RequestError::Invalid(m) => AppError::BadRequest(m),
+            RequestError::NotFound(m) => AppError::NotFound(m),
+            RequestError::Forbidden(m) => AppError::Forbidden(m),
+            RequestError::Conflict(m) => AppError::Conflict(m),
+            RequestError::Storage(e) => AppError::from(e),
         }
     }
 }
@@ -206,7 +207,7 @@ pub trait Operation: Send + Sync + 'static {
         tenant_id: i64,
         scope: &Value,
         payload: Option<&Value>,
-    ) -> Result<Value, StartError>;
+    ) -> Result<Value, RequestError>;
 
     /// How many items a run of this canonical scope will have, when the
     /// scope tells (recorded as the run's `total_items` from the start; small
@@ -268,22 +269,22 @@ pub trait PreparedRun: Send + Sync {
 }
 
 /// Reads a positive id from a scope field.
-pub fn scope_id(scope: &Value, field: &str) -> Result<i64, StartError> {
+pub fn scope_id(scope: &Value, field: &str) -> Result<i64, RequestError> {
     match scope.get(field) {
         Some(Value::Number(n)) => n.as_i64().filter(|v| *v > 0),
         _ => None,
     }
-    .ok_or_else(|| StartError::Invalid(format!("scope.{field} must be a positive integer id")))
+    .ok_or_else(|| RequestError::Invalid(format!("scope.{field} must be a positive integer id")))
 }
 
 /// Rejects scope keys the kind does not know.
-pub fn only_fields(scope: &Value, allowed: &[&str]) -> Result<(), StartError> {
+pub fn only_fields(scope: &Value, allowed: &[&str]) -> Result<(), RequestError> {
     let obj = scope
         .as_object()
-        .ok_or_else(|| StartError::Invalid("the scope must be a JSON object".into()))?;
+        .ok_or_else(|| RequestError::Invalid("the scope must be a JSON object".into()))?;
     if let Some(unknown) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         let shown: String = unknown.chars().take(40).collect();
-        return Err(StartError::Invalid(format!(
+        return Err(RequestError::Invalid(format!(
             "unknown scope field '{shown}'; expected {}",
             allowed.join(", ")
         )));

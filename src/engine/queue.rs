@@ -5,7 +5,7 @@
 use super::canonical::idempotency_key;
 use super::lifecycle;
 use super::metrics;
-use super::operation::StartError;
+use super::operation::RequestError;
 use super::operations;
 use crate::model::start::MAX_UPLOAD_BYTES;
 use crate::model::{OperationKind, Role, RunStatus};
@@ -30,7 +30,7 @@ pub async fn require_operator(
     conn: &mut PgConnection,
     tenant_id: i64,
     user_id: i64,
-) -> Result<(), StartError> {
+) -> Result<(), RequestError> {
     let role: Option<String> = sqlx::query_scalar(
         "SELECT role FROM tenant_memberships WHERE tenant_id = $1 AND user_id = $2",
     )
@@ -41,13 +41,13 @@ pub async fn require_operator(
     operator_only(role.as_deref())
 }
 
-fn operator_only(role: Option<&str>) -> Result<(), StartError> {
+fn operator_only(role: Option<&str>) -> Result<(), RequestError> {
     match role.map(Role::parse) {
         Some(Some(Role::Operator)) => Ok(()),
-        Some(_) => Err(StartError::Forbidden(
+        Some(_) => Err(RequestError::Forbidden(
             "viewers cannot start, cancel or retry operations".into(),
         )),
-        None => Err(StartError::NotFound("tenant not found".into())),
+        None => Err(RequestError::NotFound("tenant not found".into())),
     }
 }
 
@@ -65,7 +65,7 @@ async fn admit_start(
     conn: &mut PgConnection,
     tenant_id: i64,
     user_id: i64,
-) -> Result<Admitted, StartError> {
+) -> Result<Admitted, RequestError> {
     let row: Option<(String, String, String, Option<i64>)> = sqlx::query_as(
         "SELECT m.role, t.slug, t.name, \
                 CASE WHEN m.role = $3 THEN nextval(pg_get_serial_sequence('bulk_operation_runs', 'id')) END \
@@ -80,15 +80,15 @@ async fn admit_start(
     operator_only(row.as_ref().map(|r| r.0.as_str()))?;
     match row {
         Some((_, slug, name, Some(run_id))) => Ok(Admitted { slug, name, run_id }),
-        _ => Err(StartError::NotFound("tenant not found".into())),
+        _ => Err(RequestError::NotFound("tenant not found".into())),
     }
 }
 
 /// Starts an operation, or returns the active run with the same idempotency
 /// key. Safe under any number of concurrent callers.
-pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, StartError> {
+pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, RequestError> {
     if req.scope.to_string().len() > MAX_SCOPE_BYTES {
-        return Err(StartError::Invalid(format!(
+        return Err(RequestError::Invalid(format!(
             "the scope is larger than {} MiB",
             MAX_SCOPE_BYTES >> 20
         )));
@@ -98,7 +98,7 @@ pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, StartErr
         .as_ref()
         .is_some_and(|p| p.to_string().len() > MAX_UPLOAD_BYTES)
     {
-        return Err(StartError::Invalid(format!(
+        return Err(RequestError::Invalid(format!(
             "the payload is larger than {} MiB",
             MAX_UPLOAD_BYTES >> 20
         )));
@@ -109,7 +109,7 @@ pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, StartErr
             .as_ref()
             .is_some_and(crate::model::start::holds_nul)
     {
-        return Err(StartError::Invalid(
+        return Err(RequestError::Invalid(
             "the request holds a NUL character (\\u0000), which cannot be stored; remove it and try again"
                 .into(),
         ));
@@ -153,7 +153,7 @@ pub async fn cancel(
     tenant_id: i64,
     user_id: i64,
     run_id: i64,
-) -> Result<Cancelled, StartError> {
+) -> Result<Cancelled, RequestError> {
     let mut tx = pool.begin().await?;
     require_operator(&mut tx, tenant_id, user_id).await?;
     let (outcome, kind) = lifecycle::cancel(&mut tx, tenant_id, user_id, run_id).await?;
@@ -169,7 +169,7 @@ pub async fn retry_failed(
     tenant_id: i64,
     user_id: i64,
     run_id: i64,
-) -> Result<Started, StartError> {
+) -> Result<Started, RequestError> {
     let row: Option<(String, String, String, Value)> = sqlx::query_as(
         "SELECT resource, action, status, item_ids FROM bulk_operation_runs WHERE tenant_id = $1 AND id = $2",
     )
@@ -178,15 +178,17 @@ pub async fn retry_failed(
     .fetch_optional(pool)
     .await?;
     let Some((resource, action, status, item_ids)) = row else {
-        return Err(StartError::NotFound(format!("run {run_id} does not exist")));
+        return Err(RequestError::NotFound(format!(
+            "run {run_id} does not exist"
+        )));
     };
     if RunStatus::parse(&status).is_none_or(RunStatus::is_active) {
-        return Err(StartError::Conflict(format!(
+        return Err(RequestError::Conflict(format!(
             "run {run_id} has not finished yet"
         )));
     }
     if OperationKind::from_parts(&resource, &action) != Some(OperationKind::BackupSetAddPolicies) {
-        return Err(StartError::Invalid(
+        return Err(RequestError::Invalid(
             "only itemized operations (adding policies to a backup set) can retry failed items"
                 .into(),
         ));
@@ -197,7 +199,7 @@ pub async fn retry_failed(
         .filter_map(|id| id.parse().ok())
         .collect();
     if failed.is_empty() {
-        return Err(StartError::Conflict(format!(
+        return Err(RequestError::Conflict(format!(
             "run {run_id} has no failed items to retry"
         )));
     }

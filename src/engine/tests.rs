@@ -1,7 +1,7 @@
 //! The engine against a real Postgres: idempotent starts, workers, progress,
 //! cancel, recovery and the three operations.
 
-use super::operation::StartError;
+use super::operation::RequestError;
 use super::queue::{cancel, retry_failed, start, Cancelled, StartRequest};
 use super::worker::{WorkerConfig, WorkerPool};
 use crate::db::testing::{tenant, user};
@@ -343,18 +343,18 @@ async fn cancelling_a_pending_run_aborts_it_at_once(pool: PgPool) {
     assert_eq!((row.status.as_str(), row.processed_items), ("aborted", 0));
     assert!(matches!(
         cancel(&pool, fx.tenant, fx.operator, run.run_id).await,
-        Err(StartError::Conflict(_))
+        Err(RequestError::Conflict(_))
     ));
     // A viewer and another tenant cannot cancel.
     let run = start(&pool, backup(&fx, &fx.policies)).await.unwrap();
     assert!(matches!(
         cancel(&pool, fx.tenant, fx.viewer, run.run_id).await,
-        Err(StartError::Forbidden(_))
+        Err(RequestError::Forbidden(_))
     ));
     let other = fixture(&pool, "globex", 1).await;
     assert!(matches!(
         cancel(&pool, other.tenant, other.operator, run.run_id).await,
-        Err(StartError::NotFound(_))
+        Err(RequestError::NotFound(_))
     ));
     assert_eq!(run_row(&pool, run.run_id).await.status, "pending");
 }
@@ -699,7 +699,7 @@ async fn bad_start_requests_are_refused_and_write_nothing(pool: PgPool) {
     };
     assert!(matches!(
         start(&pool, viewer).await,
-        Err(StartError::Forbidden(_))
+        Err(RequestError::Forbidden(_))
     ));
     let outsider = StartRequest {
         user_id: other.operator,
@@ -707,7 +707,7 @@ async fn bad_start_requests_are_refused_and_write_nothing(pool: PgPool) {
     };
     assert!(matches!(
         start(&pool, outsider).await,
-        Err(StartError::NotFound(_))
+        Err(RequestError::NotFound(_))
     ));
     let foreign_set = StartRequest {
         scope: json!({"backup_set_id": other.backup_set, "policy_ids": [1]}),
@@ -715,7 +715,7 @@ async fn bad_start_requests_are_refused_and_write_nothing(pool: PgPool) {
     };
     assert!(matches!(
         start(&pool, foreign_set).await,
-        Err(StartError::NotFound(_))
+        Err(RequestError::NotFound(_))
     ));
     for scope in [
         json!([1, 2]),
@@ -732,7 +732,7 @@ async fn bad_start_requests_are_refused_and_write_nothing(pool: PgPool) {
         };
         assert!(matches!(
             start(&pool, req).await,
-            Err(StartError::Invalid(_))
+            Err(RequestError::Invalid(_))
         ));
     }
     let drift = StartRequest {
@@ -742,7 +742,7 @@ async fn bad_start_requests_are_refused_and_write_nothing(pool: PgPool) {
     };
     assert!(matches!(
         start(&pool, drift).await,
-        Err(StartError::Invalid(_))
+        Err(RequestError::Invalid(_))
     ));
     let import = StartRequest {
         kind: OperationKind::InventorySync,
@@ -751,7 +751,7 @@ async fn bad_start_requests_are_refused_and_write_nothing(pool: PgPool) {
     };
     assert!(matches!(
         start(&pool, import).await,
-        Err(StartError::Invalid(_))
+        Err(RequestError::Invalid(_))
     ));
     for table in [
         "bulk_operation_runs",

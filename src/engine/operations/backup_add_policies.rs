@@ -2,8 +2,8 @@
 //! set. Present already: skipped. Unknown (or another tenant's): failed.
 
 use crate::engine::operation::{
-    only_fields, scope_id, ClaimedRun, ItemOutcome, Operation, PreparedRun, Reason, RunError,
-    StartError,
+    only_fields, scope_id, ClaimedRun, ItemOutcome, Operation, PreparedRun, Reason, RequestError,
+    RunError,
 };
 use crate::model::OperationKind;
 use async_trait::async_trait;
@@ -33,22 +33,22 @@ impl Operation for BackupAddPolicies {
         tenant_id: i64,
         scope: &Value,
         _payload: Option<&Value>,
-    ) -> Result<Value, StartError> {
+    ) -> Result<Value, RequestError> {
         only_fields(scope, &["backup_set_id", "policy_ids", "options"])?;
         let backup_set_id = scope_id(scope, "backup_set_id")?;
         let raw_ids = scope
             .get("policy_ids")
             .and_then(Value::as_array)
             .ok_or_else(|| {
-                StartError::Invalid("scope.policy_ids must be an array of policy ids".into())
+                RequestError::Invalid("scope.policy_ids must be an array of policy ids".into())
             })?;
         if raw_ids.is_empty() {
-            return Err(StartError::Invalid(
+            return Err(RequestError::Invalid(
                 "scope.policy_ids must name at least one policy".into(),
             ));
         }
         if raw_ids.len() > MAX_POLICIES {
-            return Err(StartError::Invalid(format!(
+            return Err(RequestError::Invalid(format!(
                 "at most {MAX_POLICIES} policies per run"
             )));
         }
@@ -56,7 +56,7 @@ impl Operation for BackupAddPolicies {
         let mut policy_ids = Vec::with_capacity(raw_ids.len());
         for v in raw_ids {
             let id = v.as_i64().filter(|id| *id > 0).ok_or_else(|| {
-                StartError::Invalid(
+                RequestError::Invalid(
                     "every entry of scope.policy_ids must be a positive integer id".into(),
                 )
             })?;
@@ -72,7 +72,7 @@ impl Operation for BackupAddPolicies {
                     None => false,
                     Some(Value::Bool(b)) => *b,
                     Some(_) => {
-                        return Err(StartError::Invalid(
+                        return Err(RequestError::Invalid(
                             "options.include_assignments must be true or false".into(),
                         ))
                     }
@@ -87,7 +87,7 @@ impl Operation for BackupAddPolicies {
         .fetch_one(&mut *conn)
         .await?;
         if !exists {
-            return Err(StartError::NotFound(format!(
+            return Err(RequestError::NotFound(format!(
                 "backup set {backup_set_id} does not exist"
             )));
         }

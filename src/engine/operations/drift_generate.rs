@@ -3,7 +3,7 @@
 
 use crate::engine::drift::{compare, DriftChange, ObservedItem};
 use crate::engine::operation::{
-    only_fields, ClaimedRun, ItemOutcome, Operation, PreparedRun, Reason, RunError, StartError,
+    only_fields, ClaimedRun, ItemOutcome, Operation, PreparedRun, Reason, RequestError, RunError,
 };
 use crate::model::OperationKind;
 use async_trait::async_trait;
@@ -32,11 +32,11 @@ async fn completed_sync(
     .map(Option::flatten)
 }
 
-fn optional_id(scope: &Value, field: &str) -> Result<Option<i64>, StartError> {
+fn optional_id(scope: &Value, field: &str) -> Result<Option<i64>, RequestError> {
     match scope.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v.as_i64().filter(|id| *id > 0).map(Some).ok_or_else(|| {
-            StartError::Invalid(format!(
+            RequestError::Invalid(format!(
                 "scope.{field} must be a positive integer id or null"
             ))
         }),
@@ -55,14 +55,14 @@ impl Operation for DriftGenerate {
         tenant_id: i64,
         scope: &Value,
         _payload: Option<&Value>,
-    ) -> Result<Value, StartError> {
+    ) -> Result<Value, RequestError> {
         only_fields(scope, &["scope_key", "baseline_run_id", "current_run_id"])?;
         let scope_key = scope
             .get("scope_key")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty() && s.len() <= 128)
             .ok_or_else(|| {
-                StartError::Invalid(
+                RequestError::Invalid(
                     "scope.scope_key must be a non-empty string of at most 128 characters".into(),
                 )
             })?;
@@ -75,12 +75,12 @@ impl Operation for DriftGenerate {
                 match (b_at, c_at) {
                     (Some(b_at), Some(c_at)) if b_at < c_at => (b, c),
                     (Some(_), Some(_)) => {
-                        return Err(StartError::Invalid(
+                        return Err(RequestError::Invalid(
                             "the baseline sync must have finished before the current one".into(),
                         ))
                     }
                     _ => {
-                        return Err(StartError::NotFound(format!(
+                        return Err(RequestError::NotFound(format!(
                             "inventory syncs {b} and {c} are not both completed syncs of this scope"
                         )))
                     }
@@ -100,7 +100,7 @@ impl Operation for DriftGenerate {
                 match latest[..] {
                     [current, baseline] => (baseline, current),
                     _ => {
-                        return Err(StartError::Invalid(format!(
+                        return Err(RequestError::Invalid(format!(
                             "scope {} has fewer than two completed inventory syncs; import another snapshot first",
                             scope_key.chars().take(40).collect::<String>()
                         )))
@@ -108,7 +108,7 @@ impl Operation for DriftGenerate {
                 }
             }
             _ => {
-                return Err(StartError::Invalid(
+                return Err(RequestError::Invalid(
                     "give both scope.baseline_run_id and scope.current_run_id, or neither".into(),
                 ))
             }

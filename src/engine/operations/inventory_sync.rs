@@ -8,7 +8,7 @@
 
 use crate::engine::canonical::hash_json;
 use crate::engine::operation::{
-    only_fields, ClaimedRun, ItemOutcome, Operation, PreparedRun, Reason, RunError, StartError,
+    only_fields, ClaimedRun, ItemOutcome, Operation, PreparedRun, Reason, RequestError, RunError,
 };
 use crate::model::{OperationKind, RunStatus};
 use async_trait::async_trait;
@@ -33,7 +33,7 @@ impl Operation for InventorySync {
         tenant_id: i64,
         scope: &Value,
         payload: Option<&Value>,
-    ) -> Result<Value, StartError> {
+    ) -> Result<Value, RequestError> {
         only_fields(scope, &["source"])?;
         let source = match scope.get("source") {
             None | Some(Value::Null) => "snapshot.json".to_string(),
@@ -41,28 +41,28 @@ impl Operation for InventorySync {
                 s.trim().to_string()
             }
             Some(_) => {
-                return Err(StartError::Invalid(
+                return Err(RequestError::Invalid(
                     "scope.source must be a file name of at most 200 characters".into(),
                 ))
             }
         };
         let snapshot = payload.ok_or_else(|| {
-            StartError::Invalid("an inventory snapshot (JSON) is required".into())
+            RequestError::Invalid("an inventory snapshot (JSON) is required".into())
         })?;
         only_fields(snapshot, &["selection", "policies"])
-            .map_err(|e| StartError::Invalid(format!("snapshot: {e}")))?;
+            .map_err(|e| RequestError::Invalid(format!("snapshot: {e}")))?;
         let selection = snapshot
             .get("selection")
             .filter(|s| s.is_object())
             .ok_or_else(|| {
-                StartError::Invalid("snapshot.selection must be a JSON object".into())
+                RequestError::Invalid("snapshot.selection must be a JSON object".into())
             })?;
         let policies = snapshot
             .get("policies")
             .and_then(Value::as_array)
-            .ok_or_else(|| StartError::Invalid("snapshot.policies must be an array".into()))?;
+            .ok_or_else(|| RequestError::Invalid("snapshot.policies must be an array".into()))?;
         if policies.len() > MAX_POLICIES {
-            return Err(StartError::Invalid(format!(
+            return Err(RequestError::Invalid(format!(
                 "a snapshot holds at most {MAX_POLICIES} policies"
             )));
         }
