@@ -16,7 +16,7 @@ pub async fn sign_in(
     async {
         let pool = context::pool()?;
         let session = auth::session()?;
-        let client = auth::client_address();
+        let client = crate::server::client_addr::of_request();
         auth::sign_in(&pool, &session, &email, &password, client.as_deref()).await?;
         leptos_axum::redirect(&crate::model::safe_next(next.as_deref()));
         Ok(())

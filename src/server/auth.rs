@@ -9,11 +9,9 @@
 
 use crate::error::AppError;
 use crate::model::SessionInfo;
-use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use leptos::prelude::use_context;
 use sqlx::PgPool;
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
@@ -118,23 +116,6 @@ pub fn session() -> Result<Session, AppError> {
             tracing::error!("no session layer in front of the app");
             AppError::internal()
         })
-}
-
-/// The address the request came from: the TCP peer, or the client a
-/// trusted reverse proxy names in `X-Forwarded-For`.
-pub fn client_address() -> Option<String> {
-    let parts = use_context::<Parts>()?;
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
-    let proxies = use_context::<crate::server::state::AppState>()
-        .map(|state| state.trusted_proxies)
-        .unwrap_or_else(|| std::sync::Arc::new([]));
-    let forwarded = parts
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>();
-    Some(crate::server::client_addr::client_ip(peer, forwarded.into_iter(), &proxies).to_string())
 }
 
 /// Password checks (Argon2, 19 MiB each) running at once; more wait their

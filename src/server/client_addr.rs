@@ -2,7 +2,11 @@
 //! trusted reverse proxy (`--trusted-proxy`), the client it names in
 //! `X-Forwarded-For`. The sign-in throttle counts failures per client.
 
+use crate::server::state::AppState;
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
 use ipnet::IpNet;
+use leptos::prelude::use_context;
 use std::net::{IpAddr, SocketAddr};
 
 fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
@@ -43,6 +47,23 @@ pub fn client_ip<'a>(
         }
     }
     client
+}
+
+/// The address the current request (of a server function) came from: the TCP peer, or the client a
+/// trusted reverse proxy names in `X-Forwarded-For`.
+pub fn of_request() -> Option<String> {
+    let parts = use_context::<Parts>()?;
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    let proxies = use_context::<AppState>()
+        .map(|state| state.trusted_proxies)
+        .unwrap_or_else(|| std::sync::Arc::new([]));
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>();
+    Some(client_ip(peer, forwarded.into_iter(), &proxies).to_string())
 }
 
 #[cfg(test)]
