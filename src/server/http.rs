@@ -14,15 +14,25 @@ use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::future::IntoFuture as _;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
+/// The app's routes, listed once per process. Listing them runs the app
+/// with resource loading switched off for the whole process while it runs,
+/// so a page rendered meanwhile by another hub of the same process (tests
+/// build many) would wait for a resource that never loads.
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = routes();
     Router::new()
         .nest_service(
             assets::ASSETS_PREFIX,

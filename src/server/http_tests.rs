@@ -33,11 +33,12 @@ async fn metrics_are_served_in_the_prometheus_format(pool: PgPool) {
     let plain = spawn_server(pool.clone()).await;
     assert_eq!(get(plain, "/metrics").await.0, 404);
 
-    let (addr, _hub) = super::Application::spawn_local_with(pool, |state| {
-        state.metrics_token = Some("scrape-secret".into());
-    })
-    .await
-    .unwrap();
+    let (addr, _hub) =
+        super::Application::spawn_local_with(super::test_client::hub_pool(&pool), |state| {
+            state.metrics_token = Some("scrape-secret".into());
+        })
+        .await
+        .unwrap();
     crate::server::metrics::install();
     crate::engine::metrics::run_started(crate::model::OperationKind::DriftGenerate);
     let c = Client::new(addr);
@@ -68,11 +69,12 @@ async fn metrics_are_served_in_the_prometheus_format(pool: PgPool) {
 
 #[sqlx::test]
 async fn scrapes_do_not_query_the_database(pool: PgPool) {
-    let (addr, _hub) = super::Application::spawn_local_with(pool.clone(), |state| {
-        state.metrics_token = Some("scrape-secret".into());
-    })
-    .await
-    .unwrap();
+    let (addr, _hub) =
+        super::Application::spawn_local_with(super::test_client::hub_pool(&pool), |state| {
+            state.metrics_token = Some("scrape-secret".into());
+        })
+        .await
+        .unwrap();
     let c = Client::new(addr);
     let auth = [("authorization", "Bearer scrape-secret")];
     assert_eq!(c.get_raw("/metrics", &auth).await.status, 200);
@@ -207,4 +209,52 @@ async fn the_event_stream_carries_only_the_own_tenants_and_users_events(pool: Pg
         !seen.contains(&format!("\"run_id\":{globex_run}")),
         "another tenant's event leaked: {seen}"
     );
+}
+
+/// Listing the app's routes switches resource loading off for the whole
+/// process while it runs. Pages served while another hub of the process is
+/// built (tests build many at once) must still load their data, not wait
+/// for it forever.
+#[sqlx::test]
+async fn pages_load_their_data_while_another_hub_is_built(pool: PgPool) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let c = demo_operator(pool.clone()).await;
+    let mut state = None;
+    let (_addr, _hub) =
+        super::Application::spawn_local_with(super::test_client::hub_pool(&pool), |s| {
+            state = Some(s.clone())
+        })
+        .await
+        .unwrap();
+    let state = state.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Built on a thread and a runtime of its own, as another test's hub is.
+    let building = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let _inside = runtime.enter();
+            let mut built = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                drop(super::http::router(state.clone()));
+                built += 1;
+            }
+            built
+        }
+    });
+    for _ in 0..30 {
+        let page = tokio::time::timeout(Duration::from_secs(10), c.get("/runs"))
+            .await
+            .expect("the runs page answers while another hub is built");
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("data-run-id"), "the page lists runs");
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(building.join().unwrap() > 0, "hubs were built meanwhile");
 }

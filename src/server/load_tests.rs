@@ -12,7 +12,7 @@
 
 use crate::engine::{StartRequest, WorkerConfig, WorkerPool};
 use crate::model::OperationKind;
-use crate::server::test_client::{read_events, spawn_server, Client};
+use crate::server::test_client::{read_events, Client};
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -127,12 +127,10 @@ async fn load_suite_signed_in_browsers_get_answers_while_runs_execute(pool: PgPo
     .unwrap();
     // The hub and the workers get pools of their own, as in `opshub serve`
     // (the test's pool is kept small).
-    let own_pool = |size: u32| {
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(size)
-            .connect_lazy_with((*pool.connect_options()).clone())
-    };
-    let addr = spawn_server(own_pool(20)).await;
+    let own_pool = |size: u32| super::test_client::own_pool(&pool, size);
+    let (addr, _hub) = super::Application::spawn_local(own_pool(20))
+        .await
+        .expect("a local hub");
 
     // Sign everyone in first (a burst of password checks, queued).
     let mut browsers = Vec::new();

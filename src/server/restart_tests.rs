@@ -49,12 +49,8 @@ async fn restart_suite_the_hub_and_workers_ride_out_a_database_restart(pool: PgP
     let ann = member(&pool, acme, "ann@acme.example", "operator").await;
     // The hub and the workers get pools of their own, as in `opshub serve`
     // (the test's pool is kept small).
-    let own_pool = |size: u32| {
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(size)
-            .connect_lazy_with((*pool.connect_options()).clone())
-    };
-    let addr = spawn_server(own_pool(10)).await;
+    let own_pool = |size: u32| super::test_client::own_pool(&pool, size);
+    let addr = spawn_server(pool.clone()).await;
 
     // Open streams, each its own signed-in browser.
     let mut open = Vec::new();

@@ -165,11 +165,12 @@ async fn an_event_stream_ends_at_the_next_event_after_sign_out_or_removal(pool: 
 async fn a_quiet_event_stream_ends_within_its_recheck_interval_after_sign_out(pool: PgPool) {
     let acme = tenant(&pool, "acme").await;
     member(&pool, acme, "ann@acme.example", "operator").await;
-    let (addr, _server) = super::Application::spawn_local_with(pool.clone(), |state| {
-        state.live.recheck = Duration::from_secs(1);
-    })
-    .await
-    .unwrap();
+    let (addr, _server) =
+        super::Application::spawn_local_with(super::test_client::hub_pool(&pool), |state| {
+            state.live.recheck = Duration::from_secs(1);
+        })
+        .await
+        .unwrap();
     let c = Client::new(addr);
     c.sign_in("ann@acme.example", MEMBER_PASSWORD).await;
     let mut stream = c.stream("/api/events").await;
@@ -333,11 +334,12 @@ async fn the_client_address_comes_from_a_trusted_proxy_only(pool: PgPool) {
     assert_eq!(recorded_clients(&pool).await, ["127.0.0.1"]);
 
     // Behind a trusted proxy, the client it names is counted.
-    let (proxied, _hub) = super::Application::spawn_local_with(pool.clone(), |state| {
-        state.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()].into();
-    })
-    .await
-    .unwrap();
+    let (proxied, _hub) =
+        super::Application::spawn_local_with(super::test_client::hub_pool(&pool), |state| {
+            state.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()].into();
+        })
+        .await
+        .unwrap();
     let res = Client::new(proxied)
         .post_with(
             "/api/auth/sign_in",
@@ -413,11 +415,12 @@ async fn a_session_id_chosen_before_sign_in_is_never_used_after_it(pool: PgPool)
 async fn the_session_cookie_carries_every_flag(pool: PgPool) {
     let acme = tenant(&pool, "acme").await;
     member(&pool, acme, "ann@acme.example", "operator").await;
-    let (addr, _hub) = super::Application::spawn_local_with(pool.clone(), |state| {
-        state.secure_cookies = true;
-    })
-    .await
-    .unwrap();
+    let (addr, _hub) =
+        super::Application::spawn_local_with(super::test_client::hub_pool(&pool), |state| {
+            state.secure_cookies = true;
+        })
+        .await
+        .unwrap();
     let res = Client::new(addr)
         .try_sign_in("ann@acme.example", MEMBER_PASSWORD)
         .await;
@@ -511,6 +514,10 @@ async fn secrets_stay_out_of_failure_reasons_responses_and_logs(pool: PgPool) {
     let _logging = tracing::subscriber::set_default(subscriber);
 
     let c = super::test_client::demo_operator(pool.clone()).await;
+    // A log line first reached by a test on another thread while this
+    // subscriber was being set can keep the "nobody listens" it was given
+    // then; asked again now, every line this test causes reaches it.
+    tracing::callsite::rebuild_interest_cache();
     // A wrong password that is a secret, and a snapshot full of them.
     let res = Client::new(c.addr())
         .try_sign_in("olivia@contoso.example", SECRET)

@@ -12,8 +12,26 @@ use std::time::Duration;
 /// its test with this instead of holding up the whole run.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A pool of its own on the test's database, as `opshub serve` gives the
+/// hub and the workers.
+/// A test's pool (five connections, drawn from a budget of twenty that the
+/// tests running at once share) is left to the test itself: a hub serving
+/// a page's several reads on it could wait on other tests for longer than
+/// a request may take.
+pub fn own_pool(pool: &PgPool, max_connections: u32) -> PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(max_connections)
+        .idle_timeout(Duration::from_secs(1))
+        .connect_lazy_with((*pool.connect_options()).clone())
+}
+
+/// The hub's pool in tests: ten connections of its own.
+pub fn hub_pool(pool: &PgPool) -> PgPool {
+    own_pool(pool, 10)
+}
+
 pub async fn spawn_server(pool: PgPool) -> SocketAddr {
-    super::Application::spawn_local(pool)
+    super::Application::spawn_local(hub_pool(&pool))
         .await
         .expect("a local hub")
         .0
