@@ -5,6 +5,11 @@ use crate::model::backup_set::{BackupItem, BackupSetDetail, ITEMS_PAGE_SIZE, REC
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+/// What a backup item keeps of a policy `p`: its type, name and settings.
+/// Every writer of backup items (the operation, the demo's history) uses it.
+pub const POLICY_SNAPSHOT_SQL: &str =
+    "jsonb_build_object('policy_type', p.policy_type, 'display_name', p.display_name, 'settings', p.settings)";
+
 /// The set with items after policy id `after` (by policy id); `None` when
 /// the tenant has no such set.
 pub async fn find(

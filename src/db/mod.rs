@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod backup_sets;
 pub mod findings;
+pub mod history;
 pub mod notifications;
 pub mod overview;
 pub mod run_failures;

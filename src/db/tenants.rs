@@ -36,6 +36,22 @@ pub async fn id_if_member(
     .await
 }
 
+/// The tenant `slug`, created (or renamed to `name`) if need be.
+pub async fn upsert(
+    conn: &mut sqlx::PgConnection,
+    slug: &str,
+    name: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO tenants (slug, name) VALUES ($1, $2) \
+         ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+    )
+    .bind(slug)
+    .bind(name)
+    .fetch_one(conn)
+    .await
+}
+
 pub async fn find_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Tenant>, sqlx::Error> {
     sqlx::query_as("SELECT id, slug, name FROM tenants WHERE slug = $1")
         .bind(slug)

@@ -5,10 +5,10 @@
 //! Re-running is safe: tenants, users and memberships are upserted, and a
 //! tenant that already has runs keeps its data unchanged.
 
+use crate::db::history;
 use crate::engine::canonical::{hash_json, idempotency_key};
 use crate::engine::drift::{compare, ObservedItem};
 use crate::engine::lifecycle::{self, HistoricOutcome as Outcome};
-use crate::engine::operations::backup_add_policies::POLICY_SNAPSHOT_SQL;
 use crate::model::{Email, FailureEntry, OperationKind, Role, RunCounters, RunStatus};
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
@@ -58,14 +58,7 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport
 
     let mut tenant_ids = Vec::new();
     for (slug, name) in DEMO_TENANTS {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO tenants (slug, name) VALUES ($1, $2) \
-             ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-        )
-        .bind(slug)
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?;
+        let id = crate::db::tenants::upsert(&mut tx, slug, name).await?;
         tenant_ids.push((slug, name, id));
     }
 
@@ -89,12 +82,7 @@ pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport
     let user = |email: &str| user_ids.iter().find(|u| u.0 == email).expect("demo user").1;
 
     for (index, (slug, name, tenant_id)) in tenant_ids.iter().enumerate() {
-        let has_runs: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM bulk_operation_runs WHERE tenant_id = $1)",
-        )
-        .bind(tenant_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let has_runs = history::tenant_has_runs(&mut tx, *tenant_id).await?;
         if !has_runs {
             let tenant = DemoTenant {
                 now,
@@ -219,19 +207,19 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
     let mut policy_ids = Vec::new();
     for (i, (policy_type, display_name)) in POLICY_NAMES.iter().enumerate().take(t.policy_count) {
         let settings = policy_settings(i, 4);
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO policies (tenant_id, external_id, policy_type, display_name, settings, assignments, settings_hash, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+        let id = history::insert_policy(
+            tx,
+            &history::Policy {
+                tenant_id: t.id,
+                external_id: &external_id(t.slug, i),
+                policy_type,
+                display_name,
+                settings: &settings,
+                assignments: &json!([{"group": format!("{}-all-devices", t.slug), "intent": "apply"}]),
+                settings_hash: &hash_json(&settings),
+                at: ago(96, 0),
+            },
         )
-        .bind(t.id)
-        .bind(external_id(t.slug, i))
-        .bind(policy_type)
-        .bind(display_name)
-        .bind(&settings)
-        .bind(json!([{"group": format!("{}-all-devices", t.slug), "intent": "apply"}]))
-        .bind(hash_json(&settings))
-        .bind(ago(96, 0))
-        .fetch_one(&mut *tx)
         .await?;
         policy_ids.push(id);
     }
@@ -317,24 +305,22 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
         .await?;
         for (n, change) in changes.iter().enumerate() {
             let acknowledged = ack && n == 0;
-            sqlx::query(
-                "INSERT INTO findings (tenant_id, finding_type, scope_key, baseline_run_id, current_run_id, fingerprint, \
-                 subject_type, subject_external_id, status, evidence_jsonb, acknowledged_at, acknowledged_by_user_id, created_at, updated_at) \
-                 VALUES ($1, 'drift', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+            history::insert_finding(
+                tx,
+                &history::Finding {
+                    tenant_id: t.id,
+                    scope_key: &all_scope,
+                    baseline_run_id: *base_id,
+                    current_run_id: *curr_id,
+                    fingerprint: &change.fingerprint(&all_scope, *base_id, *curr_id),
+                    subject_type: &change.subject_type,
+                    subject_external_id: &change.subject_external_id,
+                    evidence: &change.evidence(),
+                    acknowledged: acknowledged
+                        .then_some((created + Duration::hours(3), t.operator)),
+                    at: created + Duration::seconds(9),
+                },
             )
-            .bind(t.id)
-            .bind(&all_scope)
-            .bind(base_id)
-            .bind(curr_id)
-            .bind(change.fingerprint(&all_scope, *base_id, *curr_id))
-            .bind(&change.subject_type)
-            .bind(&change.subject_external_id)
-            .bind(if acknowledged { "acknowledged" } else { "new" })
-            .bind(change.evidence())
-            .bind(acknowledged.then_some(created + Duration::hours(3)))
-            .bind(acknowledged.then_some(t.operator))
-            .bind(created + Duration::seconds(9))
-            .execute(&mut *tx)
             .await?;
         }
     }
@@ -398,7 +384,7 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
     .await?;
 
     // Backup sets and add-policies runs.
-    let quarterly = insert_backup_set(
+    let quarterly = history::insert_backup_set(
         tx,
         t.id,
         "Quarterly baseline",
@@ -406,7 +392,7 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
         ago(90, 0),
     )
     .await?;
-    let pre_change = insert_backup_set(
+    let pre_change = history::insert_backup_set(
         tx,
         t.id,
         "Pre-change snapshot",
@@ -553,10 +539,9 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
         )
         .await?;
         if !copied.is_empty() {
-            copy_into_backup(
+            history::copy_into_backup(
                 tx,
-                t.id,
-                set,
+                (t.id, set),
                 &copied,
                 assignments,
                 created + Duration::seconds(3),
@@ -588,80 +573,25 @@ async fn insert_sync(
     items: &[ObservedItem],
     finished: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
+    let rows: Vec<history::Observed<'_>> = items
+        .iter()
+        .map(|i| history::Observed {
+            subject_type: &i.subject_type,
+            subject_external_id: &i.subject_external_id,
+            display_name: &i.display_name,
+            settings: &i.settings,
+            settings_hash: &i.settings_hash,
+        })
+        .collect();
     let started = finished - Duration::seconds(35);
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO inventory_sync_runs (tenant_id, selection_hash, selection, status, items_observed, started_at, finished_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'completed', $4, $5, $6, $5, $6) RETURNING id",
+    Ok(history::insert_inventory_sync(
+        tx,
+        tenant_id,
+        (selection_hash, selection),
+        &rows,
+        (started, finished),
     )
-    .bind(tenant_id)
-    .bind(selection_hash)
-    .bind(selection)
-    .bind(items.len() as i32)
-    .bind(started)
-    .bind(finished)
-    .fetch_one(&mut *tx)
-    .await?;
-    for item in items {
-        sqlx::query(
-            "INSERT INTO inventory_items (tenant_id, inventory_sync_run_id, subject_type, subject_external_id, display_name, settings, settings_hash, observed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(tenant_id)
-        .bind(id)
-        .bind(&item.subject_type)
-        .bind(&item.subject_external_id)
-        .bind(&item.display_name)
-        .bind(&item.settings)
-        .bind(&item.settings_hash)
-        .bind(started + Duration::seconds(10))
-        .execute(&mut *tx)
-        .await?;
-    }
-    Ok(id)
-}
-
-async fn insert_backup_set(
-    tx: &mut PgConnection,
-    tenant_id: i64,
-    name: &str,
-    description: &str,
-    at: DateTime<Utc>,
-) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO backup_sets (tenant_id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
-    )
-    .bind(tenant_id)
-    .bind(name)
-    .bind(description)
-    .bind(at)
-    .fetch_one(&mut *tx)
     .await?)
-}
-
-/// Copies policies' current state into a backup set, as the operation does.
-async fn copy_into_backup(
-    tx: &mut PgConnection,
-    tenant_id: i64,
-    backup_set_id: i64,
-    policy_ids: &[i64],
-    include_assignments: bool,
-    at: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    let sql = format!(
-        "INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, snapshot, assignments, settings_hash, captured_at) \
-         SELECT p.tenant_id, $2, p.id, p.external_id, p.display_name, {POLICY_SNAPSHOT_SQL}, CASE WHEN $4 THEN p.assignments END, p.settings_hash, $5 \
-         FROM policies p WHERE p.tenant_id = $1 AND p.id = ANY($3) \
-         ON CONFLICT (tenant_id, backup_set_id, policy_id) DO NOTHING",
-    );
-    sqlx::query(&sql)
-        .bind(tenant_id)
-        .bind(backup_set_id)
-        .bind(policy_ids)
-        .bind(include_assignments)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
 }
 
 /// Writes one run of the demo's history through the engine's lifecycle

@@ -1,6 +1,7 @@
 //! `backup_set.add_policies`: copy each policy's current state into a backup
 //! set. Present already: skipped. Unknown (or another tenant's): failed.
 
+use crate::db::backup_sets::POLICY_SNAPSHOT_SQL;
 use crate::engine::operation::{
     only_fields, scope_id, ClaimedRun, ItemOutcome, Operation, PreparedRun, Reason, RequestError,
     RunError,
@@ -10,11 +11,6 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashSet;
-
-/// What a backup item keeps of a policy `p`: its type, name and settings.
-/// Every writer of backup items (this operation, the demo) uses it.
-pub const POLICY_SNAPSHOT_SQL: &str =
-    "jsonb_build_object('policy_type', p.policy_type, 'display_name', p.display_name, 'settings', p.settings)";
 
 /// Most policies one run may add.
 pub const MAX_POLICIES: usize = 100_000;
