@@ -126,9 +126,7 @@ async fn an_event_stream_ends_at_the_next_event_after_sign_out_or_removal(pool: 
     // Signed out in the same browser (the session is gone).
     let c = Client::new(addr);
     c.sign_in("ann@acme.example", MEMBER_PASSWORD).await;
-    let mut stream = c.stream("/api/events").await;
-    let (seen, _) = read_events(&mut stream, "event: ready", Duration::from_secs(10)).await;
-    assert!(seen.contains("event: ready"), "{seen}");
+    let mut stream = c.ready_events().await;
     assert_eq!(c.post("/api/auth/sign_out", &[]).await.status, 200);
     // Past the spacing of checks made for events.
     tokio::time::sleep(super::live::EVENT_RECHECK_SPACING).await;
@@ -143,9 +141,7 @@ async fn an_event_stream_ends_at_the_next_event_after_sign_out_or_removal(pool: 
     // The membership removed while the stream is open.
     let b = Client::new(addr);
     b.sign_in("bob@acme.example", MEMBER_PASSWORD).await;
-    let mut stream = b.stream("/api/events").await;
-    let (seen, _) = read_events(&mut stream, "event: ready", Duration::from_secs(10)).await;
-    assert!(seen.contains("event: ready"), "{seen}");
+    let mut stream = b.ready_events().await;
     sqlx::query(
         "DELETE FROM tenant_memberships WHERE tenant_id = $1 \
          AND user_id = (SELECT id FROM users WHERE email = 'bob@acme.example')",
@@ -173,9 +169,7 @@ async fn a_quiet_event_stream_ends_within_its_recheck_interval_after_sign_out(po
         .unwrap();
     let c = Client::new(addr);
     c.sign_in("ann@acme.example", MEMBER_PASSWORD).await;
-    let mut stream = c.stream("/api/events").await;
-    let (seen, _) = read_events(&mut stream, "event: ready", Duration::from_secs(10)).await;
-    assert!(seen.contains("event: ready"), "{seen}");
+    let mut stream = c.ready_events().await;
     // Still signed in: the stream stays open across several rechecks.
     let (seen, ended) = read_events(&mut stream, "never", Duration::from_secs(3)).await;
     assert!(!ended, "a signed-in stream ended: {seen}");
@@ -196,9 +190,7 @@ async fn a_lost_listen_connection_sends_every_open_stream_a_resync(pool: PgPool)
     let addr = spawn_server(pool.clone()).await;
     let c = Client::new(addr);
     c.sign_in("ann@acme.example", MEMBER_PASSWORD).await;
-    let mut stream = c.stream("/api/events").await;
-    let (seen, _) = read_events(&mut stream, "event: ready", Duration::from_secs(10)).await;
-    assert!(seen.contains("event: ready"), "{seen}");
+    let mut stream = c.ready_events().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while listening_backends(&pool).await == 0 {
         assert!(tokio::time::Instant::now() < deadline, "nobody listens");

@@ -109,6 +109,14 @@ impl Client {
         self.stream_with(path, &[]).await
     }
 
+    /// The event stream, once the hub has said it is ready.
+    pub async fn ready_events(&self) -> reqwest::Response {
+        let mut stream = self.stream("/api/events").await;
+        let (seen, _) = read_events(&mut stream, "event: ready", Duration::from_secs(10)).await;
+        assert!(seen.contains("event: ready"), "no ready event: {seen}");
+        stream
+    }
+
     pub async fn stream_with(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
         let url = format!("{}{path}", self.base);
         self.http
