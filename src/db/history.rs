@@ -59,9 +59,11 @@ pub struct Observed<'a> {
 pub async fn insert_inventory_sync(
     conn: &mut PgConnection,
     tenant_id: i64,
-    (selection_hash, selection): (&str, &Value),
+    selection_hash: &str,
+    selection: &Value,
     items: &[Observed<'_>],
-    (started, finished): (DateTime<Utc>, DateTime<Utc>),
+    started: DateTime<Utc>,
+    finished: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO inventory_sync_runs (tenant_id, selection_hash, selection, status, items_observed, started_at, finished_at, created_at, updated_at) \
@@ -153,7 +155,8 @@ pub async fn insert_backup_set(
 /// Copies policies' current state into a backup set, as the operation does.
 pub async fn copy_into_backup(
     conn: &mut PgConnection,
-    (tenant_id, backup_set_id): (i64, i64),
+    tenant_id: i64,
+    backup_set_id: i64,
     policy_ids: &[i64],
     include_assignments: bool,
     at: DateTime<Utc>,

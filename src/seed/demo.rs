@@ -541,7 +541,8 @@ async fn seed_tenant_history(tx: &mut PgConnection, t: &DemoTenant<'_>) -> anyho
         if !copied.is_empty() {
             history::copy_into_backup(
                 tx,
-                (t.id, set),
+                t.id,
+                set,
                 &copied,
                 assignments,
                 created + Duration::seconds(3),
@@ -587,9 +588,11 @@ async fn insert_sync(
     Ok(history::insert_inventory_sync(
         tx,
         tenant_id,
-        (selection_hash, selection),
+        selection_hash,
+        selection,
         &rows,
-        (started, finished),
+        started,
+        finished,
     )
     .await?)
 }

@@ -3,7 +3,7 @@
 //! the tests (on a free port) and by the benchmark alike.
 
 use crate::server::state::{AppState, DEFAULT_STALLED_AFTER};
-use crate::server::{assets, http, live::LiveHub, metrics};
+use crate::server::{assets, http, live::LiveHub};
 use anyhow::Context as _;
 use ipnet::IpNet;
 use leptos::config::LeptosOptions;
@@ -110,24 +110,10 @@ impl Application {
     /// tests and benchmarks.
     pub fn spawn(self) -> (SocketAddr, JoinHandle<()>) {
         let addr = self.addr();
-        let gauges = self
-            .state
-            .metrics_token
-            .is_some()
-            .then(|| self.state.pool.clone());
-        let app = http::router(self.state);
-        let listener = self.listener;
         let task = tokio::spawn(async move {
-            let _gauges = match gauges {
-                Some(pool) => Some(metrics::refresh_gauges(pool, metrics::GAUGE_INTERVAL).await),
-                None => None,
-            };
-            let served = axum::serve(
-                http::without_nagle(listener),
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await;
-            if let Err(err) = served {
+            // Never asked to stop: the task ends when it is aborted.
+            let stop = CancellationToken::new();
+            if let Err(err) = self.run_until_stopped(stop, Duration::ZERO).await {
                 tracing::error!(error = %err, "the local hub stopped");
             }
         });

@@ -179,6 +179,7 @@ pub async fn serve(
             Duration::from_secs(3600),
         ),
     );
+    // Read on an interval while the hub serves `/metrics` itself.
     let _gauges = match state.metrics_token {
         Some(_) => Some(
             crate::server::metrics::refresh_gauges(
