@@ -192,12 +192,7 @@ impl Client {
             field.to_string(),
             reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
         );
-        let req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(ORIGIN, self.base.as_str())
-            .multipart(form);
-        Self::read(req).await
+        self.send_multipart(path, form).await
     }
 
     /// A multipart form POST; the field named `file_field` is sent as a file.
@@ -219,6 +214,11 @@ impl Client {
                 form.text(k.to_string(), v.to_string())
             };
         }
+        self.send_multipart(path, form).await
+    }
+
+    /// A same-origin multipart POST of `form`.
+    async fn send_multipart(&self, path: &str, form: reqwest::multipart::Form) -> Response {
         let req = self
             .http
             .post(format!("{}{path}", self.base))
