@@ -295,3 +295,21 @@ async fn membership_roles_are_operator_or_viewer(pool: PgPool) {
 async fn readiness_sees_every_migration_applied(pool: PgPool) {
     assert!(super::migrations_applied(&pool).await.unwrap());
 }
+
+/// The engine finds a running run by tenant and id (completion, heartbeat,
+/// batch, release): an index of running runs keyed by tenant alone made each
+/// of those lookups read every running run of the tenant.
+#[sqlx::test]
+async fn running_runs_are_indexed_by_run_not_only_by_tenant(pool: PgPool) {
+    let partial_indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'bulk_operation_runs' \
+           AND indexdef LIKE '%WHERE (status = ''running''::text)'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!partial_indexes.is_empty());
+    for def in &partial_indexes {
+        assert!(def.contains("(tenant_id, id)"), "{def}");
+    }
+}
