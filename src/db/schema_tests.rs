@@ -313,3 +313,76 @@ async fn running_runs_are_indexed_by_run_not_only_by_tenant(pool: PgPool) {
         assert!(def.contains("(tenant_id, id)"), "{def}");
     }
 }
+
+/// Checked once, when a run is created (they cannot change afterwards).
+#[sqlx::test]
+async fn a_runs_resource_action_key_and_scope_are_checked_when_it_is_created(pool: PgPool) {
+    let (t, u) = (
+        tenant(&pool, "acme").await,
+        user(&pool, "a@x.example").await,
+    );
+    let long_key = "k".repeat(201);
+    let cases = [
+        (
+            "Drift",
+            "generate",
+            Some("k"),
+            "{}",
+            "bulk_operation_runs_resource_check",
+        ),
+        (
+            "drift",
+            "gen erate",
+            Some("k"),
+            "{}",
+            "bulk_operation_runs_action_check",
+        ),
+        (
+            "drift",
+            "generate",
+            Some(""),
+            "{}",
+            "bulk_operation_runs_idempotency_key_check",
+        ),
+        (
+            "drift",
+            "generate",
+            Some(long_key.as_str()),
+            "{}",
+            "bulk_operation_runs_idempotency_key_check",
+        ),
+        (
+            "drift",
+            "generate",
+            Some("k"),
+            "[1]",
+            "bulk_operation_runs_item_ids_check",
+        ),
+    ];
+    for (resource, action, key, item_ids, constraint) in cases {
+        let result = sqlx::query(
+            "INSERT INTO bulk_operation_runs (tenant_id, user_id, resource, action, idempotency_key, item_ids) \
+             VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        )
+        .bind(t)
+        .bind(u)
+        .bind(resource)
+        .bind(action)
+        .bind(key)
+        .bind(item_ids)
+        .execute(&pool)
+        .await;
+        assert_eq!(
+            violated(result),
+            constraint,
+            "{resource} {action} {key:?} {item_ids}"
+        );
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM bulk_operation_runs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    let run = pending_run(&pool, t, u, None).await.unwrap();
+    assert_eq!(status_of(&pool, run).await, "pending");
+}
