@@ -386,3 +386,25 @@ async fn a_runs_resource_action_key_and_scope_are_checked_when_it_is_created(poo
     let run = pending_run(&pool, t, u, None).await.unwrap();
     assert_eq!(status_of(&pool, run).await, "pending");
 }
+
+#[sqlx::test]
+async fn audit_actions_and_tenant_slugs_are_short_lowercase_identifiers(pool: PgPool) {
+    for slug in ["Acme", "-acme", &"a".repeat(64)] {
+        let result = sqlx::query("INSERT INTO tenants (slug, name) VALUES ($1, 'Acme')")
+            .bind(slug)
+            .execute(&pool)
+            .await;
+        assert_eq!(violated(result), "tenants_slug_check", "{slug}");
+    }
+    let t = tenant(&pool, &"a".repeat(63)).await;
+    for action in ["Run.finished", "run finished", &"r".repeat(101)] {
+        let result = sqlx::query(
+            "INSERT INTO audit_logs (tenant_id, action, subject_type, subject_id) VALUES ($1, $2, 'x', 1)",
+        )
+        .bind(t)
+        .bind(action)
+        .execute(&pool)
+        .await;
+        assert_eq!(violated(result), "audit_logs_action_check", "{action}");
+    }
+}

@@ -7,6 +7,11 @@
 -- large run's whole scope (up to 2 MiB) on every batch. The same rules now
 -- hold at insert, under the same constraint names, and a second trigger
 -- refuses changes to those columns only when an update names them.
+--
+-- A bounded repetition such as [a-z0-9_]{0,63} makes Postgres's regular
+-- expression engine about twenty times slower (~9 µs per row) than the same
+-- rule written as [a-z0-9_]* with a length limit, so every identifier check
+-- is written that way, here and on audit_logs and tenants.
 
 CREATE OR REPLACE FUNCTION bulk_operation_runs_enforce_lifecycle() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -17,12 +22,12 @@ BEGIN
                 USING ERRCODE = 'check_violation',
                       CONSTRAINT = 'bulk_operation_runs_status_transition';
         END IF;
-        IF NEW.resource !~ '^[a-z][a-z0-9_]{0,63}$' THEN
+        IF NEW.resource !~ '^[a-z][a-z0-9_]*$' OR length(NEW.resource) > 64 THEN
             RAISE EXCEPTION 'a run''s resource must be a lowercase identifier'
                 USING ERRCODE = 'check_violation',
                       CONSTRAINT = 'bulk_operation_runs_resource_check';
         END IF;
-        IF NEW.action !~ '^[a-z][a-z0-9_]{0,63}$' THEN
+        IF NEW.action !~ '^[a-z][a-z0-9_]*$' OR length(NEW.action) > 64 THEN
             RAISE EXCEPTION 'a run''s action must be a lowercase identifier'
                 USING ERRCODE = 'check_violation',
                       CONSTRAINT = 'bulk_operation_runs_action_check';
@@ -92,3 +97,13 @@ ALTER TABLE bulk_operation_runs
     DROP CONSTRAINT bulk_operation_runs_action_check,
     DROP CONSTRAINT bulk_operation_runs_idempotency_key_check,
     DROP CONSTRAINT bulk_operation_runs_item_ids_check;
+
+ALTER TABLE audit_logs
+    DROP CONSTRAINT audit_logs_action_check,
+    ADD CONSTRAINT audit_logs_action_check
+        CHECK (action ~ '^[a-z][a-z0-9_.]*$' AND length(action) <= 100);
+
+ALTER TABLE tenants
+    DROP CONSTRAINT tenants_slug_check,
+    ADD CONSTRAINT tenants_slug_check
+        CHECK (slug ~ '^[a-z0-9][a-z0-9-]*$' AND length(slug) <= 63);
