@@ -7,7 +7,7 @@ use super::fault_tests::{blocked_batch, hold_backup_set, refuse_policies};
 use super::lifecycle::{self, ClaimLimits, Executed, Tally};
 use super::queue::start;
 use super::tests::{backup, count, fast_workers, fixture, Fx};
-use super::worker::WorkerPool;
+use super::worker::{WorkerConfig, WorkerPool};
 use crate::model::RunStatus;
 use sqlx::PgPool;
 use std::time::{Duration, Instant};
@@ -375,4 +375,35 @@ async fn a_claim_takes_the_oldest_runs_no_other_claim_holds(pool: PgPool) {
     let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
     assert_eq!(ids, runs[2..4], "the next two runs, not nothing");
     other.rollback().await.unwrap();
+}
+
+/// A group's heartbeat beats three times per lease, not every second:
+/// while a deep backlog waits, every claimed group beating each second was
+/// thousands of row updates a second. Its leases still never lapse.
+#[sqlx::test]
+async fn a_group_beats_three_times_per_lease_not_every_second(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 3).await;
+    let runs = tiny_runs(&pool, &fx, &fx.policies).await;
+    let lock = hold_backup_set(&pool, &fx).await;
+    let config = WorkerConfig {
+        lease: Duration::from_secs(9),
+        ..fast_workers()
+    };
+    let workers = WorkerPool::spawn(pool.clone(), config);
+    blocked_batch(&pool).await;
+    let beaten = "SELECT count(*) FROM bulk_operation_runs \
+                  WHERE tenant_id = $1 AND status = 'running' AND heartbeat_at > started_at";
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(count(&pool, beaten, fx.tenant).await, 0);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(count(&pool, beaten, fx.tenant).await, 3);
+    drop(lock);
+    all_ended(&pool, &fx).await;
+    workers.shutdown().await;
+    for t in trails(&pool, &runs).await {
+        assert_eq!(
+            t,
+            ("completed".into(), 1, 1, 0, 1, 1, Some("completed".into()))
+        );
+    }
 }

@@ -447,9 +447,12 @@ async fn run_group(
         .collect())
 }
 
-/// Keeps a group's leases alive until the group ends.
+/// Keeps a group's leases alive until the group ends: three beats per
+/// lease. (A run alone beats at least every second, as its beat also tells
+/// it about a cancel; a group's does not, and every group beating every
+/// second was thousands of row updates a second under a deep backlog.)
 async fn heartbeat_group(pool: PgPool, runs: Vec<ClaimedRun>, lease: Duration) {
-    let every = (lease / 3).min(Duration::from_secs(1));
+    let every = lease / 3;
     loop {
         tokio::time::sleep(every).await;
         if let Err(err) = lifecycle::heartbeat_group(&pool, &runs, lease).await {
