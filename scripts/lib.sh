@@ -81,7 +81,7 @@ ensure_postgres() {
     if ! "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
         log "starting Postgres on 127.0.0.1:$PG_PORT"
         if ! "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-            -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start >/dev/null; then
+            -o "$(pg_server_options)" start >/dev/null; then
             tail -n 5 "$PG_DIR/log" >&2
             echo "Postgres did not start (is port $PG_PORT taken? set OPSHUB_PG_PORT or DATABASE_URL)" >&2
             exit 1
@@ -111,8 +111,15 @@ use_shared_target_dir() {
     export OPSHUB_BIN=$target/release/opshub
 }
 
+# The settings the project-local Postgres runs with (its port among them).
+pg_server_options() {
+    printf '%s' "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off"
+}
+
 # The command that restarts the project-local Postgres (empty when the
-# database is not the project's own cluster): for the restart suite.
+# database is not the project's own cluster): for the restart suite. The
+# server stays down for two seconds, longer than readiness waits for the
+# database, so the outage is one a probe must see.
 pg_restart_command() {
     if [ -n "${OPSHUB_PG_RESTART:-}" ]; then
         printf '%s' "$OPSHUB_PG_RESTART"
@@ -126,5 +133,5 @@ pg_restart_command() {
         *) return 0 ;;
     esac
     if [ "$(id -u)" -eq 0 ]; then run="runuser -u postgres --"; fi
-    printf '%s' "$run $bin/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -m fast -w restart"
+    printf '%s' "$run $bin/pg_ctl -D $PG_DIR/data -m fast -w stop && sleep 2 && $run $bin/pg_ctl -D $PG_DIR/data -l $PG_DIR/log -w -o '$(pg_server_options)' start"
 }

@@ -105,9 +105,18 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database answers and every migration is applied.
+/// How long readiness waits for the database. A probe must answer promptly:
+/// without a bound it would wait out the pool's reconnect attempts and stay
+/// green through an outage shorter than the pool's acquire timeout.
+const READY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The database answers (within [`READY_TIMEOUT`]) and every migration is
+/// applied.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match crate::db::migrations_applied(&state.pool).await {
+    let checked = tokio::time::timeout(READY_TIMEOUT, crate::db::migrations_applied(&state.pool))
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+    match checked {
         Ok(true) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response(),
         Ok(false) => (
             StatusCode::SERVICE_UNAVAILABLE,

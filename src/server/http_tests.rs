@@ -28,6 +28,37 @@ async fn health_and_readiness_answer(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn readiness_goes_red_within_a_second_when_the_database_does_not_answer(pool: PgPool) {
+    // A pool whose database refuses connections: the port of a listener
+    // that is closed again. The pool itself would keep retrying for ten
+    // seconds; readiness must not wait for it.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_lazy_with(
+            pool.connect_options()
+                .as_ref()
+                .clone()
+                .host("127.0.0.1")
+                .port(closed_port),
+        );
+    let (addr, _hub) = super::Application::spawn_local(unreachable).await.unwrap();
+    let asked = std::time::Instant::now();
+    let (status, body) = get(addr, "/readyz").await;
+    let took = asked.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("database unreachable"), "{body}");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "readiness took {took:?} to answer"
+    );
+}
+
+#[sqlx::test]
 async fn metrics_are_served_in_the_prometheus_format(pool: PgPool) {
     // Without a token the hub has no metrics page at all.
     let plain = spawn_server(pool.clone()).await;
