@@ -408,3 +408,155 @@ async fn audit_actions_and_tenant_slugs_are_short_lowercase_identifiers(pool: Pg
         assert_eq!(violated(result), "audit_logs_action_check", "{action}");
     }
 }
+
+/// A backup set of `tenant_id` with one item (policy id 1); answers the set.
+async fn set_with_item(pool: &PgPool, tenant_id: i64, name: &str) -> i64 {
+    let set: i64 = sqlx::query_scalar(
+        "INSERT INTO backup_sets (tenant_id, name) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(tenant_id)
+    .bind(name)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    insert_items(pool, &[(tenant_id, set, 1)]).await.unwrap();
+    set
+}
+
+/// Inserts one backup item per (tenant, set, policy), in one statement.
+async fn insert_items(
+    executor: impl sqlx::PgExecutor<'_>,
+    rows: &[(i64, i64, i64)],
+) -> Result<sqlx::postgres::PgQueryResult, sqlx::Error> {
+    let tenants: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let sets: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let policies: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    sqlx::query(
+        "INSERT INTO backup_items (tenant_id, backup_set_id, policy_id, policy_external_id, display_name, snapshot, settings_hash) \
+         SELECT t, s, p, 'p-' || p, 'P', '{}', 'h' FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(t, s, p)",
+    )
+    .bind(&tenants)
+    .bind(&sets)
+    .bind(&policies)
+    .execute(executor)
+    .await
+}
+
+async fn item_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM backup_items")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_statement_naming_one_missing_backup_set_among_many_items_writes_none(pool: PgPool) {
+    let acme = tenant(&pool, "acme").await;
+    let set = set_with_item(&pool, acme, "S").await;
+    let mut rows: Vec<(i64, i64, i64)> = (2..500).map(|p| (acme, set, p)).collect();
+    rows.push((acme, set + 1000, 9_999));
+    let refused = insert_items(&pool, &rows).await;
+    let Err(sqlx::Error::Database(e)) = &refused else {
+        panic!("expected a foreign key violation, got {refused:?}");
+    };
+    assert_eq!(e.code().as_deref(), Some("23503"));
+    assert_eq!(
+        e.constraint(),
+        Some("backup_items_tenant_id_backup_set_id_fkey")
+    );
+    assert_eq!(item_count(&pool).await, 1, "nothing of the statement stays");
+    // Moving an item to a set that does not exist is refused the same way.
+    let moved = sqlx::query("UPDATE backup_items SET backup_set_id = backup_set_id + 1000")
+        .execute(&pool)
+        .await;
+    assert_eq!(violated(moved), "backup_items_tenant_id_backup_set_id_fkey");
+}
+
+#[sqlx::test]
+async fn deleting_a_backup_set_deletes_its_items_and_only_its_own(pool: PgPool) {
+    let acme = tenant(&pool, "acme").await;
+    let kept = set_with_item(&pool, acme, "kept").await;
+    let gone = set_with_item(&pool, acme, "gone").await;
+    insert_items(&pool, &[(acme, gone, 2), (acme, gone, 3)])
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM backup_sets WHERE id = $1")
+        .bind(gone)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let left: Vec<i64> = sqlx::query_scalar("SELECT backup_set_id FROM backup_items")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![kept]);
+    // A set's key cannot change while items name it, and the sets cannot be
+    // truncated from under their items.
+    let globex = tenant(&pool, "globex").await;
+    let rekeyed = sqlx::query("UPDATE backup_sets SET tenant_id = $1 WHERE id = $2")
+        .bind(globex)
+        .bind(kept)
+        .execute(&pool)
+        .await;
+    assert_eq!(
+        violated(rekeyed),
+        "backup_items_tenant_id_backup_set_id_fkey"
+    );
+    let truncated = sqlx::query("TRUNCATE backup_sets").execute(&pool).await;
+    assert!(truncated.is_err(), "truncating the sets was allowed");
+    assert_eq!(item_count(&pool).await, 1);
+}
+
+#[sqlx::test]
+async fn a_backup_set_deleted_while_items_are_added_to_it_takes_them_or_refuses_them(pool: PgPool) {
+    let acme = tenant(&pool, "acme").await;
+    // Items added first: the delete waits for their transaction, then
+    // removes them with the set.
+    let set = set_with_item(&pool, acme, "first").await;
+    let mut adding = pool.begin().await.unwrap();
+    insert_items(&mut *adding, &[(acme, set, 2)]).await.unwrap();
+    let deleting = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            sqlx::query("DELETE FROM backup_sets WHERE id = $1")
+                .bind(set)
+                .execute(&pool)
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !deleting.is_finished(),
+        "the delete did not wait for the items' transaction"
+    );
+    adding.commit().await.unwrap();
+    assert_eq!(deleting.await.unwrap(), 1);
+    assert_eq!(item_count(&pool).await, 0, "the set's items went with it");
+
+    // The set deleted first: adding items to it waits for the delete, then
+    // is refused.
+    let set = set_with_item(&pool, acme, "second").await;
+    let mut deleting = pool.begin().await.unwrap();
+    sqlx::query("DELETE FROM backup_sets WHERE id = $1")
+        .bind(set)
+        .execute(&mut *deleting)
+        .await
+        .unwrap();
+    let adding = tokio::spawn({
+        let pool = pool.clone();
+        async move { insert_items(&pool, &[(acme, set, 2)]).await.map(|_| ()) }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !adding.is_finished(),
+        "the insert did not wait for the delete"
+    );
+    deleting.commit().await.unwrap();
+    assert_eq!(
+        violated(adding.await.unwrap()),
+        "backup_items_tenant_id_backup_set_id_fkey"
+    );
+    assert_eq!(item_count(&pool).await, 0);
+}
