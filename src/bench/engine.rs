@@ -292,7 +292,7 @@ impl Bench {
         eprintln!("rep {rep}: starting {n} tiny runs, no workers");
         let backlog = self.new_tenant(n).await?;
         let (starts, start_profile) = profiled(profiler, self.start_tiny_runs(&backlog)).await?;
-        self.vacuum_analyze().await?;
+        self.settle().await?;
         eprintln!("rep {rep}: burning the backlog");
         let (burn, burn_profile) = profiled(profiler, self.burn(&backlog)).await?;
         self.verify_tiny_runs(&backlog).await?;
@@ -324,10 +324,24 @@ impl Bench {
     /// they accumulate, so it vacuums what earlier phases left as well as
     /// analyzing: otherwise autovacuum lands inside a timed window at random
     /// (after the items phase, on 200,000 fresh rows).
-    async fn vacuum_analyze(&self) -> anyhow::Result<()> {
+    ///
+    /// Then a checkpoint, for the same reason: one started by the WAL
+    /// written so far (`max_wal_size`) or by its timer landed inside a
+    /// window at random and made every page's first change after it write
+    /// the whole page to the WAL. After this one, every window starts at the
+    /// same point of the checkpoint cycle. It needs the right to run
+    /// CHECKPOINT (a superuser or `pg_checkpoint`); without it the bench says
+    /// so and goes on.
+    async fn settle(&self) -> anyhow::Result<()> {
         sqlx::query(bench_sql!("VACUUM (ANALYZE)"))
             .execute(&self.control)
             .await?;
+        if let Err(err) = sqlx::query(bench_sql!("CHECKPOINT"))
+            .execute(&self.control)
+            .await
+        {
+            eprintln!("no checkpoint before the timed window: {err}");
+        }
         Ok(())
     }
 
@@ -365,7 +379,7 @@ impl Bench {
         for rep in 1..=self.opts.reps {
             let policies = self.new_tenant(items).await?;
             let inventory = self.new_tenant(0).await?;
-            self.vacuum_analyze().await?;
+            self.settle().await?;
             let workers = self.spawn_workers().await?;
             eprintln!("items, rep {rep}: one backup_set.add_policies of {items} policies");
             let add_took = add
@@ -462,7 +476,7 @@ impl Bench {
             eprintln!("scale-out: {} runs, {workers}", self.opts.runs);
             let tenant = self.new_tenant(self.opts.runs).await?;
             self.start_tiny_runs(&tenant).await?;
-            self.vacuum_analyze().await?;
+            self.settle().await?;
             let began = Instant::now();
             let children = WorkerProcesses::spawn(&self.opts, processes)?;
             let drained = self.wait_drained(&tenant).await;
