@@ -373,7 +373,7 @@ impl Bench {
             "### Items of one large run\n\n\
              | run | rep | items | start s | claim → end s | items/s |\n|---|---:|---:|---:|---:|---:|\n",
         );
-        // One large run lasts a second or two, within this VM's noise: each
+        // One large run lasts a second or two, within a shared machine's noise: each
         // rep measures both runs anew, in fresh tenants.
         let mut rates = [Vec::new(), Vec::new()];
         for rep in 1..=self.opts.reps {

@@ -1,6 +1,6 @@
 //! The schema's promises, proven against a real Postgres.
 
-use super::testing::{pending_run, set_status, tenant, user};
+use super::testing::{pending_run, rows_in, set_status, tenant, user};
 use sqlx::PgPool;
 
 /// The name of the constraint a statement violated, if any.
@@ -378,11 +378,7 @@ async fn a_runs_resource_action_key_and_scope_are_checked_when_it_is_created(poo
             "{resource} {action} {key:?} {item_ids}"
         );
     }
-    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM bulk_operation_runs")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(stored, 0);
+    assert_eq!(rows_in(&pool, "bulk_operation_runs").await, 0);
     let run = pending_run(&pool, t, u, None).await.unwrap();
     assert_eq!(status_of(&pool, run).await, "pending");
 }
@@ -442,13 +438,6 @@ async fn insert_items(
     .await
 }
 
-async fn item_count(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM backup_items")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
 #[sqlx::test]
 async fn a_statement_naming_one_missing_backup_set_among_many_items_writes_none(pool: PgPool) {
     let acme = tenant(&pool, "acme").await;
@@ -464,7 +453,11 @@ async fn a_statement_naming_one_missing_backup_set_among_many_items_writes_none(
         e.constraint(),
         Some("backup_items_tenant_id_backup_set_id_fkey")
     );
-    assert_eq!(item_count(&pool).await, 1, "nothing of the statement stays");
+    assert_eq!(
+        rows_in(&pool, "backup_items").await,
+        1,
+        "nothing of the statement stays"
+    );
     // Moving an item to a set that does not exist is refused the same way.
     let moved = sqlx::query("UPDATE backup_items SET backup_set_id = backup_set_id + 1000")
         .execute(&pool)
@@ -504,7 +497,7 @@ async fn deleting_a_backup_set_deletes_its_items_and_only_its_own(pool: PgPool) 
     );
     let truncated = sqlx::query("TRUNCATE backup_sets").execute(&pool).await;
     assert!(truncated.is_err(), "truncating the sets was allowed");
-    assert_eq!(item_count(&pool).await, 1);
+    assert_eq!(rows_in(&pool, "backup_items").await, 1);
 }
 
 #[sqlx::test]
@@ -533,7 +526,11 @@ async fn a_backup_set_deleted_while_items_are_added_to_it_takes_them_or_refuses_
     );
     adding.commit().await.unwrap();
     assert_eq!(deleting.await.unwrap(), 1);
-    assert_eq!(item_count(&pool).await, 0, "the set's items went with it");
+    assert_eq!(
+        rows_in(&pool, "backup_items").await,
+        0,
+        "the set's items went with it"
+    );
 
     // The set deleted first: adding items to it waits for the delete, then
     // is refused.
@@ -558,5 +555,5 @@ async fn a_backup_set_deleted_while_items_are_added_to_it_takes_them_or_refuses_
         violated(adding.await.unwrap()),
         "backup_items_tenant_id_backup_set_id_fkey"
     );
-    assert_eq!(item_count(&pool).await, 0);
+    assert_eq!(rows_in(&pool, "backup_items").await, 0);
 }

@@ -2,6 +2,14 @@
 
 use sqlx::PgPool;
 
+/// How many rows `table` holds (a table name from the test itself).
+pub async fn rows_in(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .expect("count rows")
+}
+
 pub async fn tenant(pool: &PgPool, slug: &str) -> i64 {
     sqlx::query_scalar("INSERT INTO tenants (slug, name) VALUES ($1, $1) RETURNING id")
         .bind(slug)

@@ -259,10 +259,9 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM bulk_operation_run_failures")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        assert_eq!(left, 0);
+        assert_eq!(
+            crate::db::testing::rows_in(&pool, "bulk_operation_run_failures").await,
+            0
+        );
     }
 }

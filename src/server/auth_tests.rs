@@ -2,15 +2,8 @@
 //! rotation, throttling, the session-held tenant, and the security headers.
 
 use super::test_client::{spawn_server, Client};
-use crate::db::testing::{member, pending_run, tenant, MEMBER_PASSWORD};
+use crate::db::testing::{member, pending_run, rows_in, tenant, MEMBER_PASSWORD};
 use sqlx::PgPool;
-
-async fn session_rows(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM user_sessions")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
 
 #[sqlx::test]
 async fn signed_out_pages_redirect_to_sign_in_and_apis_answer_401(pool: PgPool) {
@@ -34,7 +27,7 @@ async fn signed_out_pages_redirect_to_sign_in_and_apis_answer_401(pool: PgPool) 
     assert_eq!(c.get("/signin").await.status, 200);
     assert_eq!(c.get("/healthz").await.status, 200);
     assert_eq!(
-        session_rows(&pool).await,
+        rows_in(&pool, "user_sessions").await,
         0,
         "no session for anonymous visits"
     );
@@ -74,7 +67,7 @@ async fn sign_in_sets_a_safe_cookie_rotates_the_session_and_sign_out_ends_it(poo
         .unwrap()
         .to_string();
     assert_ne!(first_id, second_id);
-    assert_eq!(session_rows(&pool).await, 1);
+    assert_eq!(rows_in(&pool, "user_sessions").await, 1);
     let stale = reqwest::Client::new()
         .post(format!("http://{addr}/api/session/current"))
         .header("cookie", &first_id)
@@ -85,7 +78,7 @@ async fn sign_in_sets_a_safe_cookie_rotates_the_session_and_sign_out_ends_it(poo
 
     let res = c.post("/api/auth/sign_out", &[]).await;
     assert_eq!(res.status, 200);
-    assert_eq!(session_rows(&pool).await, 0);
+    assert_eq!(rows_in(&pool, "user_sessions").await, 0);
     let replayed = reqwest::Client::new()
         .post(format!("http://{addr}/api/session/current"))
         .header("cookie", &second_id)
@@ -132,7 +125,7 @@ async fn wrong_credentials_are_refused_alike_and_repeated_failures_are_locked_ou
     let locked = c.try_sign_in("ann@acme.example", MEMBER_PASSWORD).await;
     assert_eq!(locked.status, 429, "{}", locked.body);
     assert!(locked.body.contains("try again in"), "{}", locked.body);
-    assert_eq!(session_rows(&pool).await, 0);
+    assert_eq!(rows_in(&pool, "user_sessions").await, 0);
     // The window passing unlocks it.
     sqlx::query("UPDATE sign_in_failures SET failed_at = failed_at - interval '1 hour'")
         .execute(&pool)
