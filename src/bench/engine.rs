@@ -665,7 +665,7 @@ impl Bench {
     async fn verify_tiny_runs(&self, tenant: &Tenant) -> anyhow::Result<()> {
         // The grouped counts are estimated at a few hundred rows; a nested
         // loop over them would take minutes on a table of tens of thousands.
-        let mut tx = self.control.begin().await?;
+        let mut tx = crate::db::begin(&self.control).await?;
         sqlx::query("SET LOCAL enable_nestloop = off")
             .execute(&mut *tx)
             .await?;

@@ -140,7 +140,7 @@ pub async fn acknowledge(
     user_id: i64,
     id: i64,
 ) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let changed: Option<i64> = sqlx::query_scalar(
         "UPDATE findings SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by_user_id = $3, updated_at = now() \
          WHERE tenant_id = $1 AND id = $2 AND status = 'new' RETURNING id",

@@ -89,3 +89,81 @@ pub async fn migrations_applied(pool: &PgPool) -> Result<bool, sqlx::Error> {
         .filter(|m| m.migration_type.is_up_migration())
         .all(|m| applied.binary_search(&m.version).is_ok()))
 }
+
+/// Begins a transaction on a pooled connection, safe against the caller
+/// being cancelled meanwhile (a client that went away, a timeout, a stopping
+/// worker). sqlx counts a transaction only once BEGIN's answer has been
+/// read, so a caller dropped between sending BEGIN and reading the answer
+/// would return the connection to the pool inside a transaction nobody
+/// tracks: the next borrower's statements would run in it, hold its locks
+/// and vanish with it. Here the round trip runs in a task of its own that
+/// always finishes; if the caller is gone by then, the transaction is
+/// dropped, which rolls it back before the connection is reused.
+#[allow(clippy::disallowed_methods)] // the one place that may
+pub async fn begin(pool: &PgPool) -> Result<Transaction, sqlx::Error> {
+    let pool = pool.clone();
+    run_to_end(async move { pool.begin().await })
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolClosed))
+}
+
+/// `begin`, only if a connection is idle (`None` otherwise).
+#[allow(clippy::disallowed_methods)] // the one place that may
+pub async fn try_begin(pool: &PgPool) -> Result<Option<Transaction>, sqlx::Error> {
+    let pool = pool.clone();
+    run_to_end(async move { pool.try_begin().await })
+        .await
+        .unwrap_or(Err(sqlx::Error::PoolClosed))
+}
+
+pub type Transaction = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Runs `step` in a task of its own, so that dropping the caller does not
+/// cut it short. `None` only when the runtime is shutting down.
+pub async fn run_to_end<T: Send + 'static>(
+    step: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    match tokio::spawn(step).await {
+        Ok(out) => Some(out),
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::begin;
+    use super::testing::{in_transaction, one_connection_over_a_slow_link};
+    use sqlx::postgres::PgPool;
+    use std::time::Duration;
+
+    #[sqlx::test]
+    async fn a_begin_whose_caller_is_cancelled_leaves_no_transaction_open(pool: PgPool) {
+        // Answers arrive 50 ms late, so a caller giving up after 30 ms gives
+        // up while BEGIN's answer is on its way.
+        let pool = one_connection_over_a_slow_link(&pool, Duration::from_millis(50)).await;
+        assert!(!in_transaction(&pool).await);
+        for _ in 0..3 {
+            // The connection is back in the pool once its release is
+            // answered.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let cancelled = tokio::time::timeout(Duration::from_millis(30), begin(&pool)).await;
+            assert!(
+                cancelled.is_err(),
+                "the begin ended before its caller gave up"
+            );
+            assert!(
+                !in_transaction(&pool).await,
+                "the connection went back to the pool inside a transaction"
+            );
+        }
+        // And a begin left alone still works.
+        let mut tx = begin(&pool).await.unwrap();
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+        tx.commit().await.unwrap();
+    }
+}

@@ -506,7 +506,7 @@ async fn a_backup_set_deleted_while_items_are_added_to_it_takes_them_or_refuses_
     // Items added first: the delete waits for their transaction, then
     // removes them with the set.
     let set = set_with_item(&pool, acme, "first").await;
-    let mut adding = pool.begin().await.unwrap();
+    let mut adding = crate::db::begin(&pool).await.unwrap();
     insert_items(&mut *adding, &[(acme, set, 2)]).await.unwrap();
     let deleting = tokio::spawn({
         let pool = pool.clone();
@@ -535,7 +535,7 @@ async fn a_backup_set_deleted_while_items_are_added_to_it_takes_them_or_refuses_
     // The set deleted first: adding items to it waits for the delete, then
     // is refused.
     let set = set_with_item(&pool, acme, "second").await;
-    let mut deleting = pool.begin().await.unwrap();
+    let mut deleting = crate::db::begin(&pool).await.unwrap();
     sqlx::query("DELETE FROM backup_sets WHERE id = $1")
         .bind(set)
         .execute(&mut *deleting)

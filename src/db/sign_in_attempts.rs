@@ -34,7 +34,7 @@ pub async fn reserve(
     client: Option<&str>,
     limits: Limits,
 ) -> Result<Reservation, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     // Always the email's lock first, then the client's: two attempts never
     // wait on each other in opposite orders.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('sign-in email ' || $1, 0))")

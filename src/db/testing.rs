@@ -1,6 +1,58 @@
 //! Fixtures for database tests.
 
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A pool of one connection to the test database over a link whose answers
+/// arrive `delay` late (a proxy on a local port), which does not test a
+/// connection before handing it out: every call uses the same connection,
+/// and a caller can be cancelled while an answer is on its way.
+pub async fn one_connection_over_a_slow_link(pool: &PgPool, delay: Duration) -> PgPool {
+    let options = pool.connect_options();
+    let upstream = format!("{}:{}", options.get_host(), options.get_port());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("local address").port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                    tokio::time::sleep(delay).await;
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let options = options.as_ref().clone().host("127.0.0.1").port(port);
+    PgPoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .expect("connect over the slow link")
+}
+
+/// Whether the connection of a one-connection pool is inside a transaction
+/// block: its clock stands still between two statements.
+pub async fn in_transaction(pool: &PgPool) -> bool {
+    let now = || sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>("SELECT now()");
+    let first = now().fetch_one(pool).await.expect("now");
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    first == now().fetch_one(pool).await.expect("now")
+}
 
 /// How many rows `table` holds (a table name from the test itself).
 pub async fn rows_in(pool: &PgPool, table: &str) -> i64 {

@@ -152,7 +152,7 @@ pub async fn add(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(UserError::Invalid("the name must be 1 to 200 characters".into()).into());
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let tenant_id: i64 = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
         .bind(tenant_slug)
         .fetch_optional(&mut *tx)

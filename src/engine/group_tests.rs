@@ -39,6 +39,19 @@ async fn all_ended(pool: &PgPool, fx: &Fx) {
     }
 }
 
+/// Waits until every connection of the pool is back and idle: whatever a
+/// killed worker had sent has ended.
+async fn statements_ended(pool: &PgPool) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while pool.num_idle() < pool.size() as usize {
+        assert!(
+            Instant::now() < until,
+            "a killed worker's statements never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Per run: (status, started audits, finished audits, recovered audits,
 /// queued notifications, completed notifications, completed notification's status).
 type Trail = (String, i64, i64, i64, i64, i64, Option<String>);
@@ -155,6 +168,11 @@ async fn a_kill_between_claim_and_completion_loses_nothing(pool: PgPool) {
     blocked_batch(&pool).await;
     workers.kill();
     drop(holder);
+    // A dead worker sends nothing more, but what it sent still runs: its
+    // blocked batch, and a claim of the next poll that may have been on the
+    // wire. Such a claim, run after the expiry below, would take runs over
+    // for the dead worker (a second death, a second recovery).
+    statements_ended(&pool).await;
     // Its claims expire as a dead worker's do.
     sqlx::query(
         "UPDATE bulk_operation_runs SET lease_expires_at = now() - interval '1 second' \
@@ -262,7 +280,7 @@ async fn a_group_completion_writes_nothing_when_one_claim_no_longer_holds(pool: 
         .execute(&pool)
         .await
         .unwrap();
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = crate::db::begin(&pool).await.unwrap();
     let group: Vec<Executed> = claimed
         .iter()
         .zip(executed(&claimed))
@@ -284,7 +302,7 @@ async fn a_group_completion_writes_nothing_when_one_claim_no_longer_holds(pool: 
     assert_eq!(still_running, 3);
 
     // Without the stolen one, the other two end, each once.
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = crate::db::begin(&pool).await.unwrap();
     let mine = [&group[0], &group[2]].map(|e| Executed {
         run: e.run,
         tally: Tally {
@@ -359,7 +377,7 @@ async fn a_claim_takes_the_oldest_runs_no_other_claim_holds(pool: PgPool) {
     let fx = fixture(&pool, "acme", 6).await;
     let runs = tiny_runs(&pool, &fx, &fx.policies).await;
     // Another worker's claim holds the two oldest runs.
-    let mut other = pool.begin().await.unwrap();
+    let mut other = crate::db::begin(&pool).await.unwrap();
     sqlx::query("SELECT 1 FROM bulk_operation_runs WHERE id = ANY($1) FOR UPDATE")
         .bind(&runs[..2])
         .execute(&mut *other)

@@ -728,7 +728,7 @@ pub async fn finish(
     run: &ClaimedRun,
     outcome: Outcome,
 ) -> Result<Option<RunStatus>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let row: Option<(Option<i32>, i32, i32, i32, i32, bool)> = sqlx::query_as(
         "SELECT total_items, processed_items, succeeded, failed, skipped, cancel_requested_at IS NOT NULL \
          FROM bulk_operation_runs \
@@ -847,7 +847,7 @@ pub async fn release(
         Release::Shutdown => (0.0, false),
         Release::Transient { backoff, .. } => (backoff.as_secs_f64(), true),
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     // An aborted batch of this claim may still hold the row for a moment.
     sqlx::query("SET LOCAL lock_timeout = '5s'")
         .execute(&mut *tx)

@@ -115,7 +115,7 @@ pub async fn start(pool: &PgPool, req: StartRequest) -> Result<Started, RequestE
         ));
     }
     let op = operations::find(req.kind);
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let admitted = admit_start(&mut tx, req.tenant_id, req.user_id).await?;
     let scope = op
         .validate(&mut tx, req.tenant_id, &req.scope, req.payload.as_ref())
@@ -154,7 +154,7 @@ pub async fn cancel(
     user_id: i64,
     run_id: i64,
 ) -> Result<Cancelled, RequestError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     require_operator(&mut tx, tenant_id, user_id).await?;
     let (outcome, kind) = lifecycle::cancel(&mut tx, tenant_id, user_id, run_id).await?;
     tx.commit().await?;

@@ -393,7 +393,7 @@ async fn run_group(
         }
         prepared.push(p);
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     // The runs of each kind together where the kind can, else one by one.
     let mut outcomes: Vec<Option<Vec<ItemOutcome>>> = runs.iter().map(|_| None).collect();
     let mut kinds: Vec<_> = runs.iter().map(|r| r.kind).collect();
@@ -634,9 +634,9 @@ async fn process_items(
             // The first batch waits for a connection; a second one only
             // takes an idle one, so runs never wait on each other's extras.
             let tx = if in_flight.is_empty() {
-                pool.begin().await.map(Some)
+                crate::db::begin(pool).await.map(Some)
             } else {
-                pool.try_begin().await
+                crate::db::try_begin(pool).await
             };
             let tx = match tx {
                 Ok(Some(tx)) => tx,
@@ -730,7 +730,7 @@ async fn record_batch(
         Err(RunError::Permanent(err)) => {
             tx.rollback().await?;
             tracing::warn!(error = %err, items = items.len(), "a batch was refused; isolating its items");
-            tx = pool.begin().await?;
+            tx = crate::db::begin(pool).await?;
             isolate(&mut tx, run, prepared, items, &err).await?
         }
         Err(err) => return Err(err),

@@ -54,7 +54,7 @@ pub struct SeedReport {
 
 pub async fn run(pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<SeedReport> {
     let mut report = SeedReport::default();
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
 
     let mut tenant_ids = Vec::new();
     for (slug, name) in DEMO_TENANTS {
