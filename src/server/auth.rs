@@ -14,6 +14,8 @@ use leptos::prelude::use_context;
 use sqlx::PgPool;
 use std::sync::OnceLock;
 use tower_sessions::cookie::SameSite;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
@@ -55,10 +57,51 @@ pub fn session_store(pool: PgPool) -> PostgresStore {
         .expect("static, valid identifiers")
 }
 
+/// The sessions' store as requests use it: `PostgresStore`, with a new
+/// session's creation (a transaction) run to its end in a task of its own,
+/// so a request dropped midway (the client went away) cannot return a
+/// connection to the pool inside a transaction (see `db::begin`).
+#[derive(Clone, Debug)]
+pub struct Sessions(PostgresStore);
+
+impl Sessions {
+    pub fn new(pool: PgPool) -> Self {
+        Sessions(session_store(pool))
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for Sessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let store = self.0.clone();
+        let mut owned = record.clone();
+        let (created, owned) = crate::db::run_to_end(async move {
+            let created = store.create(&mut owned).await;
+            (created, owned)
+        })
+        .await
+        .ok_or_else(|| session_store::Error::Backend("the hub is stopping".into()))?;
+        *record = owned;
+        created
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.0.save(record).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.0.load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.0.delete(id).await
+    }
+}
+
 /// The session cookie: HttpOnly, SameSite=Lax (sent when following a link to
 /// the hub, never on another site's POST), `Secure` when served over HTTPS.
-pub fn session_layer(pool: PgPool, secure: bool) -> SessionManagerLayer<PostgresStore> {
-    SessionManagerLayer::new(session_store(pool))
+pub fn session_layer(pool: PgPool, secure: bool) -> SessionManagerLayer<Sessions> {
+    SessionManagerLayer::new(Sessions::new(pool))
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
