@@ -6,11 +6,15 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
+/// How late the slow link's answers arrive.
+const SLOW_LINK_DELAY: Duration = Duration::from_millis(50);
+
 /// A pool of one connection to the test database over a link whose answers
-/// arrive `delay` late (a proxy on a local port), which does not test a
-/// connection before handing it out: every call uses the same connection,
-/// and a caller can be cancelled while an answer is on its way.
-pub async fn one_connection_over_a_slow_link(pool: &PgPool, delay: Duration) -> PgPool {
+/// arrive `SLOW_LINK_DELAY` late (a proxy on a local port), which does not
+/// test a connection before handing it out: every call uses the same
+/// connection, and a caller can be cancelled while an answer is on its way.
+pub async fn one_connection_over_a_slow_link(pool: &PgPool) -> PgPool {
+    let delay = SLOW_LINK_DELAY;
     let options = pool.connect_options();
     let upstream = format!("{}:{}", options.get_host(), options.get_port());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -43,6 +47,16 @@ pub async fn one_connection_over_a_slow_link(pool: &PgPool, delay: Duration) -> 
         .connect_with(options)
         .await
         .expect("connect over the slow link")
+}
+
+/// Drops `call` on a `one_connection_over_a_slow_link` pool while the answer
+/// to its first statement is on its way (after the connection is back from
+/// its last use), as a client that goes away or a timeout would.
+pub async fn drop_while_answered<F: std::future::Future>(call: F) {
+    // The last use's release is answered one delay after it.
+    tokio::time::sleep(SLOW_LINK_DELAY * 3).await;
+    let cut = tokio::time::timeout(SLOW_LINK_DELAY * 3 / 5, call).await;
+    assert!(cut.is_err(), "the call ended before it was dropped");
 }
 
 /// Whether the connection of a one-connection pool is inside a transaction
