@@ -88,7 +88,7 @@ pub struct EngineBench {
     /// Runs each worker process (or the bench's own workers) executes at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
-    /// Times the tiny-run and the large-run measurements are repeated on the
+    /// Times the tiny-run, large-run and scale-out measurements are repeated on the
     /// same database.
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
@@ -229,7 +229,7 @@ impl Bench {
              {}; {cpus} CPUs shared by the bench, its workers and Postgres.\n\
              Tiny run: `backup_set.add_policies` of one policy (start → claim → complete, with audit \
              entries, both notifications and live events). {} tiny runs per measurement, started by \
-             {CALLERS} callers; worker concurrency {} per process; reps of the tiny and the large runs: {}.\n\n",
+             {CALLERS} callers; worker concurrency {} per process; reps of the tiny runs, the large runs and the scale-out: {}.\n\n",
             settings.join(", "),
             o.runs,
             o.concurrency,
@@ -458,39 +458,60 @@ impl Bench {
         ))
     }
 
-    /// For each process count: a backlog of tiny runs, burned by that many
-    /// `opshub worker` processes started on it (their startup inside the
-    /// window), stopped afterwards with SIGTERM.
+    /// For each process count, `reps` times: a backlog of tiny runs, burned
+    /// by that many `opshub worker` processes started on it (their startup
+    /// inside the window), stopped afterwards with SIGTERM. Each rep takes
+    /// the counts in another order (rotated by one), so no count always
+    /// measures on the largest table or right after the same neighbour.
     async fn scale_out(&self, summary: &mut Summary) -> anyhow::Result<String> {
         let c = self.opts.concurrency;
         let mut out = format!(
             "### Scale-out: {} tiny runs burned by `opshub worker` processes\n\n\
-             | processes | concurrency each | seconds | runs/s |\n|---:|---:|---:|---:|\n",
+             Each rep measures every process count once, in an order rotated by one per rep.\n\n\
+             | rep | processes | concurrency each | seconds | runs/s |\n|---:|---:|---:|---:|---:|\n",
             self.opts.runs
         );
-        for &processes in &self.opts.processes {
-            let workers = match processes {
-                1 => "1 worker process".to_string(),
-                n => format!("{n} worker processes"),
-            };
-            eprintln!("scale-out: {} runs, {workers}", self.opts.runs);
-            let tenant = self.new_tenant(self.opts.runs).await?;
-            self.start_tiny_runs(&tenant).await?;
-            self.settle().await?;
-            let began = Instant::now();
-            let children = WorkerProcesses::spawn(&self.opts, processes)?;
-            let drained = self.wait_drained(&tenant).await;
-            let took = began.elapsed().as_secs_f64();
-            children.stop().await?;
-            drained?;
-            self.verify_tiny_runs(&tenant).await?;
-            let rate = self.opts.runs as f64 / took;
-            eprintln!("scale-out: {workers}, {rate:.0} runs/s");
-            let _ = writeln!(out, "| {processes} | {c} | {took:.2} | {rate:.0} |");
-            summary.add(format!("burn c{c}, {workers}"), vec![rate]);
+        let counts = &self.opts.processes;
+        let mut rates = vec![Vec::new(); counts.len()];
+        for rep in 1..=self.opts.reps {
+            for i in (0..counts.len()).map(|i| (i + rep - 1) % counts.len()) {
+                let processes = counts[i];
+                eprintln!(
+                    "scale-out, rep {rep}: {} runs, {}",
+                    self.opts.runs,
+                    processes_label(processes)
+                );
+                let rate = self.burn_by_processes(processes).await?;
+                eprintln!(
+                    "scale-out, rep {rep}: {}, {rate:.0} runs/s",
+                    processes_label(processes)
+                );
+                let took = self.opts.runs as f64 / rate;
+                let _ = writeln!(out, "| {rep} | {processes} | {c} | {took:.2} | {rate:.0} |");
+                rates[i].push(rate);
+            }
+        }
+        for (&processes, rates) in counts.iter().zip(rates) {
+            summary.add(format!("burn c{c}, {}", processes_label(processes)), rates);
         }
         out.push('\n');
         Ok(out)
+    }
+
+    /// Tiny runs per second of one backlog burned by `processes` worker
+    /// processes.
+    async fn burn_by_processes(&self, processes: usize) -> anyhow::Result<f64> {
+        let tenant = self.new_tenant(self.opts.runs).await?;
+        self.start_tiny_runs(&tenant).await?;
+        self.settle().await?;
+        let began = Instant::now();
+        let children = WorkerProcesses::spawn(&self.opts, processes)?;
+        let drained = self.wait_drained(&tenant).await;
+        let took = began.elapsed().as_secs_f64();
+        children.stop().await?;
+        drained?;
+        self.verify_tiny_runs(&tenant).await?;
+        Ok(self.opts.runs as f64 / took)
     }
 
     /// A tenant with an operator, a backup set and `policies` policies,
@@ -804,6 +825,14 @@ impl Workers {
     async fn stop(self) {
         self.workers.shutdown().await;
         self.pool.close().await;
+    }
+}
+
+/// "1 worker process", "4 worker processes".
+fn processes_label(processes: usize) -> String {
+    match processes {
+        1 => "1 worker process".to_string(),
+        n => format!("{n} worker processes"),
     }
 }
 

@@ -429,3 +429,62 @@ async fn a_group_beats_three_times_per_lease_not_every_second(pool: PgPool) {
         );
     }
 }
+
+/// Claims of several workers at once never keep a lock on a run another
+/// claim took: its worker can end the run at once. (A claim that read a run
+/// as pending just before another claim took it used to lock the run as
+/// it then was, leave it, and hold the lock to its end; the worker that
+/// owned the run waited for that other claim to commit.)
+#[sqlx::test]
+async fn concurrent_claims_never_hold_a_run_another_claim_took(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 500).await;
+    tiny_runs(&pool, &fx, &fx.policies).await;
+    let limits = ClaimLimits {
+        slots: 1,
+        small_items: 64,
+        group: 3,
+        ..super::tests::limits(1)
+    };
+    let claimers = (0..4).map(|i| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let (mut claimed, mut held_elsewhere) = (0, 0);
+            loop {
+                let runs = lifecycle::claim(&pool, &format!("w{i}"), limits)
+                    .await
+                    .unwrap();
+                if runs.is_empty() {
+                    return (claimed, held_elsewhere);
+                }
+                claimed += runs.len();
+                let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
+                let mut tx = crate::db::begin(&pool).await.unwrap();
+                let lock = sqlx::query(
+                    "SELECT 1 FROM bulk_operation_runs WHERE id = ANY($1) FOR NO KEY UPDATE NOWAIT",
+                )
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await;
+                match lock {
+                    Ok(_) => {}
+                    Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
+                        held_elsewhere += 1
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+                tx.rollback().await.unwrap();
+            }
+        })
+    });
+    let (mut claimed, mut held_elsewhere) = (0, 0);
+    for claimer in claimers.collect::<Vec<_>>() {
+        let (c, h) = claimer.await.unwrap();
+        claimed += c;
+        held_elsewhere += h;
+    }
+    assert_eq!(claimed, 500, "every run claimed once");
+    assert_eq!(
+        held_elsewhere, 0,
+        "claims found their runs locked by another claim"
+    );
+}

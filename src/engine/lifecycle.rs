@@ -399,6 +399,28 @@ pub async fn claim(
         recovered: bool,
     }
     let kinds: Vec<&str> = OperationKind::ALL.iter().map(|k| k.key()).collect();
+    // Claims take turns. A claim locks the pending runs it reads; one that
+    // read a run as pending just before another process's claim took it
+    // locks the run as it is now (running) and, finding it no longer
+    // pending, leaves it, but keeps the lock until its statement ends: the
+    // owner's group then waited for the other claim to commit before it
+    // could end its runs, longer with every process added. Behind the
+    // advisory lock, the claim's statement starts after the previous claim
+    // committed, so every run it reads as pending still is.
+    //
+    // The claim's commit does not wait for its WAL to reach the disk, so the
+    // next claim does not wait for that either. What it writes is safe to
+    // lose in a crash: every change a worker makes to a run it claimed
+    // commits later, and a durable commit makes the WAL written before it
+    // (the claim's) durable too; a claim lost with the crash leaves its runs
+    // pending, to be claimed again.
+    let mut tx = crate::db::begin(pool).await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('opshub claim', 0)), \
+                set_config('synchronous_commit', 'off', true)",
+    )
+    .execute(&mut *tx)
+    .await?;
     let rows: Vec<Row> = sqlx::query_as(&CLAIM_SQL)
         .bind(worker)
         .bind(limits.lease.as_secs_f64())
@@ -409,8 +431,9 @@ pub async fn claim(
         .bind(limits.small_items)
         .bind(limits.group.max(1) as f64)
         .bind(limits.most())
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await?;
+    tx.commit().await?;
     // Announced after the claim committed (see `open`).
     let mut started = AfterCommit::default();
     for r in &rows {
