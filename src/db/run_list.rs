@@ -103,18 +103,33 @@ pub async fn facets(
     filter: &RunQuery,
     now: DateTime<Utc>,
 ) -> Result<RunFacets, sqlx::Error> {
+    // The counts and the initiators in one statement: one round trip and
+    // one pooled connection per page instead of two.
     let statuses: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
     let mut qb = QueryBuilder::new(
-        "SELECT s.status, (SELECT count(*) FROM (SELECT 1 FROM bulk_operation_runs r WHERE r.tenant_id = ",
+        "SELECT array_agg(s.status ORDER BY s.ord), array_agg((SELECT count(*) FROM (SELECT 1 FROM bulk_operation_runs r WHERE r.tenant_id = ",
     );
     qb.push_bind(tenant_id).push(" AND r.status = s.status");
     push_filters(&mut qb, filter, now);
     qb.push(" LIMIT ")
         .push_bind(COUNT_CAP)
-        .push(") capped) AS n FROM unnest(")
+        .push(") capped) ORDER BY s.ord), ")
+        .push(
+            "(SELECT coalesce(array_agg(u.id ORDER BY u.name, u.id), '{}') FROM tenant_memberships m \
+             JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ",
+        )
+        .push_bind(tenant_id)
+        .push(
+            "), (SELECT coalesce(array_agg(u.name ORDER BY u.name, u.id), '{}') FROM tenant_memberships m \
+             JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ",
+        )
+        .push_bind(tenant_id)
+        .push(") FROM unnest(")
         .push_bind(statuses)
-        .push("::text[]) AS s(status)");
-    let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(pool).await?;
+        .push("::text[]) WITH ORDINALITY AS s(status, ord)");
+    let (names, numbers, ids, users): (Vec<String>, Vec<i64>, Vec<i64>, Vec<String>) =
+        qb.build_query_as().fetch_one(pool).await?;
+    let rows: Vec<(String, i64)> = names.into_iter().zip(numbers).collect();
     let counts = StatusBucket::ALL
         .into_iter()
         .map(|bucket| {
@@ -126,13 +141,7 @@ pub async fn facets(
             (bucket, n.min(COUNT_CAP))
         })
         .collect();
-    let initiators: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT u.id, u.name FROM tenant_memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.tenant_id = $1 ORDER BY u.name, u.id",
-    )
-    .bind(tenant_id)
-    .fetch_all(pool)
-    .await?;
+    let initiators: Vec<(i64, String)> = ids.into_iter().zip(users).collect();
     Ok(RunFacets { counts, initiators })
 }
 
@@ -197,6 +206,46 @@ mod tests {
         let last = page(&pool, t, &before(&second), 2, now).await.unwrap();
         assert_eq!(ids(&last), [all[0]]);
         assert_eq!(last.older, None);
+    }
+
+    #[sqlx::test]
+    async fn facets_offer_the_tenants_members_as_initiators_by_name(pool: PgPool) {
+        let t = tenant(&pool, "acme").await;
+        let other = tenant(&pool, "globex").await;
+        let zed = user(&pool, "zed@acme.example").await;
+        let ann = user(&pool, "ann@acme.example").await;
+        let bob = user(&pool, "bob@globex.example").await;
+        for (tenant, user) in [(t, zed), (t, ann), (other, bob)] {
+            sqlx::query(
+                "INSERT INTO tenant_memberships (tenant_id, user_id, role) VALUES ($1, $2, 'viewer')",
+            )
+            .bind(tenant)
+            .bind(user)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let facets = facets(&pool, t, &RunQuery::default(), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            facets.initiators,
+            [
+                (ann, "ann@acme.example".to_string()),
+                (zed, "zed@acme.example".to_string())
+            ]
+        );
+        assert!(facets.counts.iter().all(|(_, n)| *n == 0));
+        // A tenant without members offers none.
+        let empty = tenant(&pool, "initech").await;
+        let none = facets_of(&pool, empty).await;
+        assert!(none.initiators.is_empty());
+    }
+
+    async fn facets_of(pool: &PgPool, tenant_id: i64) -> RunFacets {
+        facets(pool, tenant_id, &RunQuery::default(), Utc::now())
+            .await
+            .unwrap()
     }
 
     #[sqlx::test]
