@@ -488,3 +488,47 @@ async fn concurrent_claims_never_hold_a_run_another_claim_took(pool: PgPool) {
         "claims found their runs locked by another claim"
     );
 }
+
+/// A claim without rescue takes pending runs and leaves a run whose lease
+/// expired for a claim with rescue, which takes it before any pending run.
+#[sqlx::test]
+async fn only_a_rescuing_claim_takes_a_run_whose_lease_expired(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 3).await;
+    let runs = tiny_runs(&pool, &fx, &fx.policies).await;
+    let one = ClaimLimits {
+        slots: 1,
+        small_items: 64,
+        group: 1,
+        ..super::tests::limits(1)
+    };
+    let first = lifecycle::claim(&pool, "dead", one).await.unwrap();
+    assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), [runs[0]]);
+    sqlx::query("UPDATE bulk_operation_runs SET lease_expires_at = now() - interval '1 second' WHERE id = $1")
+        .bind(runs[0])
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let busy = lifecycle::claim(
+        &pool,
+        "busy",
+        ClaimLimits {
+            rescue: false,
+            ..one
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        busy.iter().map(|r| (r.id, r.recovered)).collect::<Vec<_>>(),
+        [(runs[1], false)]
+    );
+    let rescuing = lifecycle::claim(&pool, "rescuer", one).await.unwrap();
+    assert_eq!(
+        rescuing
+            .iter()
+            .map(|r| (r.id, r.recovered))
+            .collect::<Vec<_>>(),
+        [(runs[0], true)]
+    );
+}

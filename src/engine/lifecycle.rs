@@ -286,6 +286,10 @@ pub struct ClaimLimits {
     /// no cap). Checked at claim time: concurrent claims may pass it by
     /// the number of claiming processes.
     pub tenant_concurrency: Option<i32>,
+    /// Whether this claim also looks for running runs whose lease expired
+    /// or whose retry time came. That look reads every running run, so a
+    /// busy worker takes it once per poll interval, not on every claim.
+    pub rescue: bool,
 }
 
 /// Most runs one claim takes: a larger claim costs more than it saves, and
@@ -307,7 +311,7 @@ pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::
     format!(
         "WITH RECURSIVE stale AS ( \
              SELECT r.tenant_id, r.id, r.lease_owner IS NOT NULL AS lost FROM bulk_operation_runs r \
-             WHERE r.status = 'running' AND r.lease_expires_at < now() \
+             WHERE $10 AND r.status = 'running' AND r.lease_expires_at < now() \
                AND r.resource || '.' || r.action = ANY($4) \
              ORDER BY r.lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
          waiting AS ( \
@@ -360,9 +364,9 @@ pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::
 
 /// Claims runs in one statement, only of kinds this build executes:
 ///
-/// 1. running runs whose lease expired (their worker died) or whose retry
-///    time has come (released after a transient error), oldest first, one
-///    per slot;
+/// 1. when `limits.rescue`: running runs whose lease expired (their worker
+///    died) or whose retry time has come (released after a transient
+///    error), oldest first, one per slot;
 /// 2. otherwise pending runs, fairly between tenants: each tenant with
 ///    pending runs offers its oldest, ranked by how many of the tenant's runs
 ///    would then be running, so a tenant's backlog never delays another
@@ -431,6 +435,7 @@ pub async fn claim(
         .bind(limits.small_items)
         .bind(limits.group.max(1) as f64)
         .bind(limits.most())
+        .bind(limits.rescue)
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;

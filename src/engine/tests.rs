@@ -76,6 +76,7 @@ pub(super) fn limits(runs: i64) -> super::lifecycle::ClaimLimits {
         group: 1,
         lease: Duration::from_secs(30),
         tenant_concurrency: None,
+        rescue: true,
     }
 }
 
@@ -537,7 +538,7 @@ async fn a_claim_planned_without_its_values_updates_its_runs_by_key_on_a_large_t
     .unwrap();
     let plan: Vec<String> = sqlx::query_scalar(
         "EXPLAIN EXECUTE claim_probe('w', 30, 32, ARRAY['backup_set.add_policies'], NULL, \
-         'bulk_operation_run.recovered', 64, 32, 256)",
+         'bulk_operation_run.recovered', 64, 32, 256, true)",
     )
     .fetch_all(&mut *conn)
     .await

@@ -129,6 +129,9 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
     let in_flight: InFlight = Arc::default();
     let mut tasks = JoinSet::new();
     let mut last_claim: Option<Instant> = None;
+    // Runs whose lease expired or whose retry time came are looked for at
+    // least once per poll interval (and by every claim of an idle worker).
+    let mut last_rescue: Option<Instant> = None;
     tracing::info!(worker = %worker_id, concurrency = config.concurrency, "workers started");
     loop {
         let first = tokio::select! {
@@ -149,6 +152,7 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
         }
         let claim_started = Instant::now();
         last_claim = Some(claim_started);
+        let rescue = last_rescue.is_none_or(|t| t.elapsed() >= config.poll_interval);
         let claimed = lifecycle::claim(
             &pool,
             &worker_id,
@@ -158,10 +162,14 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                 group: config.group_size.max(1) as i64,
                 lease: config.lease,
                 tenant_concurrency: config.tenant_concurrency,
+                rescue,
             },
         )
         .await;
         metrics::claim_latency(claim_started.elapsed());
+        if rescue && claimed.is_ok() {
+            last_rescue = Some(claim_started);
+        }
         match claimed {
             Ok(runs) if !runs.is_empty() => {
                 // A run takes a slot; small fresh runs share one per group.
