@@ -78,12 +78,55 @@ pub async fn reserve(
     Ok(Reservation::Granted)
 }
 
-/// A successful sign-in: the email's failures (and its reserved attempt)
-/// are forgotten.
-pub async fn clear(pool: &PgPool, email: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sign_in_failures WHERE email = $1")
+/// A successful sign-in: the email's failures from this client (and the
+/// attempt it reserved) are forgotten. Failures from other addresses stay:
+/// the owner signing in must not reset the count of someone guessing the
+/// same account from elsewhere.
+pub async fn clear(pool: &PgPool, email: &str, client: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sign_in_failures WHERE email = $1 AND client IS NOT DISTINCT FROM $2")
         .bind(email)
+        .bind(client)
         .execute(pool)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        per_email: 10,
+        per_client: 10,
+        window_minutes: 15,
+    };
+
+    async fn failures(pool: &PgPool, client: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM sign_in_failures WHERE email = 'ann@acme.example' AND client = $1",
+        )
+        .bind(client)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    }
+
+    #[sqlx::test]
+    async fn a_sign_in_forgets_its_own_clients_failures_and_keeps_other_addresses(pool: PgPool) {
+        for client in ["203.0.113.7", "203.0.113.7", "203.0.113.7", "198.51.100.2"] {
+            let granted = reserve(&pool, "ann@acme.example", Some(client), LIMITS)
+                .await
+                .unwrap();
+            assert_eq!(granted, Reservation::Granted);
+        }
+        clear(&pool, "ann@acme.example", Some("198.51.100.2"))
+            .await
+            .unwrap();
+        assert_eq!(failures(&pool, "198.51.100.2").await, 0);
+        assert_eq!(
+            failures(&pool, "203.0.113.7").await,
+            3,
+            "another address's guesses still count"
+        );
+    }
 }

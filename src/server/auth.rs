@@ -247,7 +247,7 @@ pub async fn sign_in(
         tracing::info!(client = client.unwrap_or("unknown"), "failed sign-in");
         return Err(wrong());
     };
-    crate::db::sign_in_attempts::clear(pool, email.as_str()).await?;
+    crate::db::sign_in_attempts::clear(pool, email.as_str(), client).await?;
     let actor = crate::db::users::member(pool, user_id, None)
         .await?
         .ok_or_else(|| {
