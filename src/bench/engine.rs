@@ -481,12 +481,12 @@ impl Bench {
                     self.opts.runs,
                     processes_label(processes)
                 );
-                let rate = self.burn_by_processes(processes).await?;
+                let took = self.burn_by_processes(processes).await?;
+                let rate = self.opts.runs as f64 / took;
                 eprintln!(
                     "scale-out, rep {rep}: {}, {rate:.0} runs/s",
                     processes_label(processes)
                 );
-                let took = self.opts.runs as f64 / rate;
                 let _ = writeln!(out, "| {rep} | {processes} | {c} | {took:.2} | {rate:.0} |");
                 rates[i].push(rate);
             }
@@ -498,8 +498,8 @@ impl Bench {
         Ok(out)
     }
 
-    /// Tiny runs per second of one backlog burned by `processes` worker
-    /// processes.
+    /// Seconds `processes` worker processes take to burn one backlog of tiny
+    /// runs.
     async fn burn_by_processes(&self, processes: usize) -> anyhow::Result<f64> {
         let tenant = self.new_tenant(self.opts.runs).await?;
         self.start_tiny_runs(&tenant).await?;
@@ -511,7 +511,7 @@ impl Bench {
         children.stop().await?;
         drained?;
         self.verify_tiny_runs(&tenant).await?;
-        Ok(self.opts.runs as f64 / took)
+        Ok(took)
     }
 
     /// A tenant with an operator, a backup set and `policies` policies,

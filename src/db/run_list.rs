@@ -107,26 +107,23 @@ pub async fn facets(
     // one pooled connection per page instead of two.
     let statuses: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
     let mut qb = QueryBuilder::new(
-        "SELECT array_agg(s.status ORDER BY s.ord), array_agg((SELECT count(*) FROM (SELECT 1 FROM bulk_operation_runs r WHERE r.tenant_id = ",
+        "SELECT c.statuses, c.counts, m.ids, m.names FROM (SELECT array_agg(s.status ORDER BY s.ord) AS statuses, \
+         array_agg((SELECT count(*) FROM (SELECT 1 FROM bulk_operation_runs r WHERE r.tenant_id = ",
     );
     qb.push_bind(tenant_id).push(" AND r.status = s.status");
     push_filters(&mut qb, filter, now);
     qb.push(" LIMIT ")
         .push_bind(COUNT_CAP)
-        .push(") capped) ORDER BY s.ord), ")
-        .push(
-            "(SELECT coalesce(array_agg(u.id ORDER BY u.name, u.id), '{}') FROM tenant_memberships m \
-             JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ",
-        )
-        .push_bind(tenant_id)
-        .push(
-            "), (SELECT coalesce(array_agg(u.name ORDER BY u.name, u.id), '{}') FROM tenant_memberships m \
-             JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ",
-        )
-        .push_bind(tenant_id)
-        .push(") FROM unnest(")
+        .push(") capped) ORDER BY s.ord) AS counts FROM unnest(")
         .push_bind(statuses)
-        .push("::text[]) WITH ORDINALITY AS s(status, ord)");
+        .push(
+            "::text[]) WITH ORDINALITY AS s(status, ord)) c, \
+             (SELECT coalesce(array_agg(u.id ORDER BY u.name, u.id), '{}') AS ids, \
+                     coalesce(array_agg(u.name ORDER BY u.name, u.id), '{}') AS names \
+              FROM tenant_memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ",
+        )
+        .push_bind(tenant_id)
+        .push(") m");
     let (names, numbers, ids, users): (Vec<String>, Vec<i64>, Vec<i64>, Vec<String>) =
         qb.build_query_as().fetch_one(pool).await?;
     let rows: Vec<(String, i64)> = names.into_iter().zip(numbers).collect();
@@ -148,7 +145,7 @@ pub async fn facets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{set_status, tenant, user};
+    use crate::db::testing::{member, set_status, tenant, user};
     use crate::model::OperationKind;
 
     /// A drift run created `minutes_ago` and taken to `status`.
@@ -212,22 +209,18 @@ mod tests {
     async fn facets_offer_the_tenants_members_as_initiators_by_name(pool: PgPool) {
         let t = tenant(&pool, "acme").await;
         let other = tenant(&pool, "globex").await;
-        let zed = user(&pool, "zed@acme.example").await;
-        let ann = user(&pool, "ann@acme.example").await;
-        let bob = user(&pool, "bob@globex.example").await;
-        for (tenant, user) in [(t, zed), (t, ann), (other, bob)] {
-            sqlx::query(
-                "INSERT INTO tenant_memberships (tenant_id, user_id, role) VALUES ($1, $2, 'viewer')",
-            )
-            .bind(tenant)
-            .bind(user)
-            .execute(&pool)
-            .await
-            .unwrap();
-        }
-        let facets = facets(&pool, t, &RunQuery::default(), Utc::now())
-            .await
-            .unwrap();
+        let zed = member(&pool, t, "zed@acme.example", "viewer").await;
+        let ann = member(&pool, t, "ann@acme.example", "operator").await;
+        member(&pool, other, "bob@globex.example", "viewer").await;
+        let facets_of = |tenant_id| {
+            let pool = pool.clone();
+            async move {
+                facets(&pool, tenant_id, &RunQuery::default(), Utc::now())
+                    .await
+                    .unwrap()
+            }
+        };
+        let facets = facets_of(t).await;
         assert_eq!(
             facets.initiators,
             [
@@ -238,14 +231,7 @@ mod tests {
         assert!(facets.counts.iter().all(|(_, n)| *n == 0));
         // A tenant without members offers none.
         let empty = tenant(&pool, "initech").await;
-        let none = facets_of(&pool, empty).await;
-        assert!(none.initiators.is_empty());
-    }
-
-    async fn facets_of(pool: &PgPool, tenant_id: i64) -> RunFacets {
-        facets(pool, tenant_id, &RunQuery::default(), Utc::now())
-            .await
-            .unwrap()
+        assert!(facets_of(empty).await.initiators.is_empty());
     }
 
     #[sqlx::test]

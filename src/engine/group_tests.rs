@@ -21,6 +21,16 @@ async fn tiny_runs(pool: &PgPool, fx: &Fx, policy_ids: &[i64]) -> Vec<i64> {
     runs
 }
 
+/// Claims of one slot whose small runs go `group` to a slot.
+fn small_runs(group: i64) -> ClaimLimits {
+    ClaimLimits {
+        slots: 1,
+        small_items: 64,
+        group,
+        ..super::tests::limits(1)
+    }
+}
+
 async fn all_ended(pool: &PgPool, fx: &Fx) {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
@@ -256,12 +266,7 @@ async fn a_group_that_cannot_commit_falls_back_and_each_run_ends_once(pool: PgPo
 async fn a_group_completion_writes_nothing_when_one_claim_no_longer_holds(pool: PgPool) {
     let fx = fixture(&pool, "acme", 3).await;
     let runs = tiny_runs(&pool, &fx, &fx.policies).await;
-    let limits = ClaimLimits {
-        slots: 1,
-        small_items: 64,
-        group: 32,
-        ..super::tests::limits(1)
-    };
+    let limits = small_runs(32);
     let claimed = lifecycle::claim(&pool, "test", limits).await.unwrap();
     assert_eq!(claimed.len(), 3, "small runs share one slot");
     let executed = |claimed: &[super::operation::ClaimedRun]| -> Vec<Tally> {
@@ -383,12 +388,7 @@ async fn a_claim_takes_the_oldest_runs_no_other_claim_holds(pool: PgPool) {
         .execute(&mut *other)
         .await
         .unwrap();
-    let limits = ClaimLimits {
-        slots: 1,
-        small_items: 64,
-        group: 2,
-        ..super::tests::limits(1)
-    };
+    let limits = small_runs(2);
     let claimed = lifecycle::claim(&pool, "test", limits).await.unwrap();
     let ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
     assert_eq!(ids, runs[2..4], "the next two runs, not nothing");
@@ -439,12 +439,7 @@ async fn a_group_beats_three_times_per_lease_not_every_second(pool: PgPool) {
 async fn concurrent_claims_never_hold_a_run_another_claim_took(pool: PgPool) {
     let fx = fixture(&pool, "acme", 500).await;
     tiny_runs(&pool, &fx, &fx.policies).await;
-    let limits = ClaimLimits {
-        slots: 1,
-        small_items: 64,
-        group: 3,
-        ..super::tests::limits(1)
-    };
+    let limits = small_runs(3);
     let claimers = (0..4).map(|i| {
         let pool = pool.clone();
         tokio::spawn(async move {
@@ -495,12 +490,7 @@ async fn concurrent_claims_never_hold_a_run_another_claim_took(pool: PgPool) {
 async fn only_a_rescuing_claim_takes_a_run_whose_lease_expired(pool: PgPool) {
     let fx = fixture(&pool, "acme", 3).await;
     let runs = tiny_runs(&pool, &fx, &fx.policies).await;
-    let one = ClaimLimits {
-        slots: 1,
-        small_items: 64,
-        group: 1,
-        ..super::tests::limits(1)
-    };
+    let one = small_runs(1);
     let first = lifecycle::claim(&pool, "dead", one).await.unwrap();
     assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), [runs[0]]);
     sqlx::query("UPDATE bulk_operation_runs SET lease_expires_at = now() - interval '1 second' WHERE id = $1")

@@ -129,8 +129,9 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
     let in_flight: InFlight = Arc::default();
     let mut tasks = JoinSet::new();
     let mut last_claim: Option<Instant> = None;
-    // Runs whose lease expired or whose retry time came are looked for at
-    // least once per poll interval (and by every claim of an idle worker).
+    // Runs whose lease expired or whose retry time came are looked for by
+    // the first claim after each poll interval (an idle worker's poll
+    // wake-up comes that often, so it always looks).
     let mut last_rescue: Option<Instant> = None;
     tracing::info!(worker = %worker_id, concurrency = config.concurrency, "workers started");
     loop {
