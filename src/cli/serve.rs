@@ -78,6 +78,10 @@ struct EngineArgs {
     /// (unset: no cap; claims are fair between tenants either way).
     #[arg(long, env = "OPSHUB_TENANT_CONCURRENCY", value_parser = clap::value_parser!(i32).range(1..))]
     tenant_concurrency: Option<i32>,
+    /// Most groups of small runs a process executes at once (each is
+    /// database work from start to end; about the database's cores).
+    #[arg(long, env = "OPSHUB_GROUP_PARALLELISM", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    group_parallelism: u16,
     /// On Ctrl-C or SIGTERM: seconds in-flight batches and HTTP requests
     /// may take to finish before the process exits (what a batch leaves
     /// is released for another worker).
@@ -95,6 +99,7 @@ impl EngineArgs {
             max_batch: self.max_batch.max(1),
             batch_pause: Duration::from_millis(self.batch_pause_ms),
             tenant_concurrency: self.tenant_concurrency,
+            group_parallelism: self.group_parallelism.into(),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             ..WorkerConfig::default()
         }

@@ -522,3 +522,60 @@ async fn only_a_rescuing_claim_takes_a_run_whose_lease_expired(pool: PgPool) {
         [(runs[0], true)]
     );
 }
+
+#[sqlx::test]
+async fn a_claim_starts_no_more_groups_than_allowed_and_still_takes_larger_runs(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 7).await;
+    let p = &fx.policies;
+    // Oldest first: two small runs, a larger one (two items), three small.
+    let mut runs = tiny_runs(&pool, &fx, &p[..2]).await;
+    runs.push(start(&pool, backup(&fx, &p[2..4])).await.unwrap().run_id);
+    runs.extend(tiny_runs(&pool, &fx, &p[4..]).await);
+
+    // Three free slots, small runs two to a slot, one group allowed: the
+    // first two small runs fill that group and the larger run takes a
+    // slot of its own; the small runs after them wait.
+    let claimed = lifecycle::claim(
+        &pool,
+        "w",
+        ClaimLimits {
+            slots: 3,
+            small_items: 1,
+            group: 2,
+            groups: 1,
+            ..super::tests::limits(3)
+        },
+    )
+    .await
+    .unwrap();
+    let mut ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, runs[..3]);
+}
+
+#[sqlx::test]
+async fn a_worker_allowed_one_group_at_a_time_drains_a_backlog_of_small_runs(pool: PgPool) {
+    let fx = fixture(&pool, "acme", 40).await;
+    let runs = tiny_runs(&pool, &fx, &fx.policies).await;
+    // Groups of four, one at a time: ten groups one after the other. The
+    // poll interval is longer than the test may take, so each group must
+    // wake the claim loop when it ends.
+    let workers = WorkerPool::spawn(
+        pool.clone(),
+        WorkerConfig {
+            group_size: 4,
+            group_parallelism: 1,
+            poll_interval: Duration::from_secs(60),
+            ..fast_workers()
+        },
+    );
+    all_ended(&pool, &fx).await;
+    workers.shutdown().await;
+    assert_eq!(distinct_ends(&pool, &fx).await, 10);
+    for t in trails(&pool, &runs).await {
+        assert_eq!(
+            t,
+            ("completed".into(), 1, 1, 0, 1, 1, Some("completed".into()))
+        );
+    }
+}

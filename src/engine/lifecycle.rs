@@ -280,6 +280,9 @@ pub struct ClaimLimits {
     pub small_items: i32,
     /// Small runs executed together in one slot.
     pub group: i64,
+    /// Groups of small runs this claim may start: a worker process runs at
+    /// most a few at once (see `WorkerConfig::group_parallelism`).
+    pub groups: i64,
     /// How long the claim holds without a heartbeat.
     pub lease: Duration,
     /// Most runs of one tenant running at once, across all workers (None:
@@ -295,6 +298,10 @@ pub struct ClaimLimits {
 /// Most runs one claim takes: a larger claim costs more than it saves, and
 /// leaves less of a backlog to the other worker processes.
 const MAX_CLAIM: i64 = 256;
+
+/// The advisory lock claims take turns behind (hashed into its key). A
+/// session holding it holds every claim back until it lets go.
+pub const CLAIM_TURNS: &str = "opshub claim";
 
 impl ClaimLimits {
     /// The most runs one claim returns.
@@ -336,11 +343,16 @@ pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::
          candidates AS ( \
              SELECT c.tenant_id, c.id, c.created_at, \
                     row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.created_at, c.id)::int + c.busy AS score, \
+                    coalesce(c.total_items <= $7, false) AS small, \
                     CASE WHEN c.total_items <= $7 THEN 1.0 / $8 ELSE 1.0 END AS cost \
              FROM locked c), \
+         admitted AS ( \
+             SELECT c.*, sum(CASE WHEN c.small THEN c.cost ELSE 0 END) \
+                         OVER (ORDER BY c.score, c.created_at, c.id) AS groups_used \
+             FROM candidates c WHERE $5::int IS NULL OR c.score <= $5), \
          ranked AS ( \
-             SELECT c.*, sum(c.cost) OVER (ORDER BY c.score, c.created_at, c.id) AS slots_used FROM candidates c \
-             WHERE $5::int IS NULL OR c.score <= $5), \
+             SELECT c.*, sum(c.cost) OVER (ORDER BY c.score, c.created_at, c.id) AS slots_used FROM admitted c \
+             WHERE NOT c.small OR c.groups_used <= $11 + 1e-9), \
          pending AS ( \
              SELECT tenant_id, id, false AS lost FROM ranked WHERE slots_used <= $3 + 1e-9 \
              ORDER BY score, created_at, id LIMIT $9), \
@@ -371,7 +383,8 @@ pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::
 ///    pending runs offers its oldest, ranked by how many of the tenant's runs
 ///    would then be running, so a tenant's backlog never delays another
 ///    tenant's first run by more than one claim. They fill the free slots,
-///    small runs counting as a fraction of a slot. The runs a tenant offers
+///    small runs counting as a fraction of a slot, and as many groups of
+///    small runs as `limits.groups` allows. The runs a tenant offers
 ///    are the oldest no other claim holds at that moment (locked as they are
 ///    read), so claims of several workers take different runs instead of
 ///    all ranking the same ones and finding them taken. Each tenant offers
@@ -420,9 +433,10 @@ pub async fn claim(
     // pending, to be claimed again.
     let mut tx = crate::db::begin(pool).await?;
     sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended('opshub claim', 0)), \
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), \
                 set_config('synchronous_commit', 'off', true)",
     )
+    .bind(CLAIM_TURNS)
     .execute(&mut *tx)
     .await?;
     let rows: Vec<Row> = sqlx::query_as(&CLAIM_SQL)
@@ -436,6 +450,7 @@ pub async fn claim(
         .bind(limits.group.max(1) as f64)
         .bind(limits.most())
         .bind(limits.rescue)
+        .bind(limits.groups.max(0) as f64)
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;

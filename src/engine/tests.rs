@@ -74,6 +74,7 @@ pub(super) fn limits(runs: i64) -> super::lifecycle::ClaimLimits {
         slots: runs,
         small_items: 0,
         group: 1,
+        groups: runs,
         lease: Duration::from_secs(30),
         tenant_concurrency: None,
         rescue: true,
@@ -93,6 +94,7 @@ pub(super) fn fast_workers() -> WorkerConfig {
         tenant_concurrency: None,
         small_run_items: 64,
         group_size: 32,
+        group_parallelism: 8,
         claim_cooldown: Duration::from_millis(5),
     }
 }
@@ -538,7 +540,7 @@ async fn a_claim_planned_without_its_values_updates_its_runs_by_key_on_a_large_t
     .unwrap();
     let plan: Vec<String> = sqlx::query_scalar(
         "EXPLAIN EXECUTE claim_probe('w', 30, 32, ARRAY['backup_set.add_policies'], NULL, \
-         'bulk_operation_run.recovered', 64, 32, 256, true)",
+         'bulk_operation_run.recovered', 64, 32, 256, true, 8)",
     )
     .fetch_all(&mut *conn)
     .await

@@ -57,6 +57,13 @@ pub struct WorkerConfig {
     pub small_run_items: i32,
     /// Small runs per group (and per slot).
     pub group_size: usize,
+    /// Most groups of small runs this process executes at once. A group is
+    /// database work from start to end (its items, then one statement ends
+    /// its runs): more of them at once than the database has cores only
+    /// queue inside Postgres, slowing every other statement, the claims
+    /// that all worker processes take turns on among them. Slots beyond it
+    /// go to runs executed one by one.
+    pub group_parallelism: usize,
     /// Least time between two claims of this process: while runs arrive one
     /// by one, they are claimed (and completed) a few at a time rather than
     /// each on its own. An idle worker claims at once.
@@ -77,6 +84,7 @@ impl Default for WorkerConfig {
             tenant_concurrency: None,
             small_run_items: 64,
             group_size: 32,
+            group_parallelism: 8,
             claim_cooldown: Duration::from_millis(5),
         }
     }
@@ -126,6 +134,7 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
         token.clone(),
     )));
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let group_slots = Arc::new(Semaphore::new(config.group_parallelism.max(1)));
     let in_flight: InFlight = Arc::default();
     let mut tasks = JoinSet::new();
     let mut last_claim: Option<Instant> = None;
@@ -144,6 +153,13 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
         while let Ok(p) = slots.clone().try_acquire_owned() {
             permits.push(p);
         }
+        let mut group_permits = Vec::new();
+        while group_permits.len() < permits.len() {
+            match group_slots.clone().try_acquire_owned() {
+                Ok(p) => group_permits.push(p),
+                Err(_) => break,
+            }
+        }
         if let Some(wait) = last_claim.and_then(|t| config.claim_cooldown.checked_sub(t.elapsed()))
         {
             tokio::select! {
@@ -161,6 +177,7 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                 slots: permits.len() as i64,
                 small_items: small_limit(&config) as i32,
                 group: config.group_size.max(1) as i64,
+                groups: group_permits.len() as i64,
                 lease: config.lease,
                 tenant_concurrency: config.tenant_concurrency,
                 rescue,
@@ -193,6 +210,9 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                         metrics::run_recovered(run.kind);
                     }
                     let permit = permits.pop();
+                    let group_permit = (runs.len() > 1 || is_small(&config, &runs[0]))
+                        .then(|| group_permits.pop())
+                        .flatten();
                     let (pool, config, token, in_flight) = (
                         pool.clone(),
                         config.clone(),
@@ -229,23 +249,27 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                                 held.remove(lease);
                             }
                             drop(held);
-                            drop(permit);
+                            drop((permit, group_permit));
                         }
                         .instrument(span),
                     );
                 }
-                drop(permits);
+                drop((permits, group_permits));
             }
             Ok(_) => {
-                drop(permits);
+                // Small runs may be waiting for a group to end rather than
+                // for new work: an ending group wakes the loop too.
+                let groups_full = group_permits.is_empty();
+                drop((permits, group_permits));
                 tokio::select! {
                     _ = wake.notified() => {},
+                    Ok(_) = group_slots.acquire(), if groups_full => {},
                     _ = tokio::time::sleep(config.poll_interval) => {},
                     _ = token.cancelled() => break,
                 }
             }
             Err(err) => {
-                drop(permits);
+                drop((permits, group_permits));
                 tracing::warn!(error = %err, "claiming runs failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(config.poll_interval) => {},
