@@ -458,59 +458,85 @@ impl Bench {
         ))
     }
 
-    /// For each process count, `reps` times: a backlog of tiny runs, burned
-    /// by that many `opshub worker` processes started on it (their startup
-    /// inside the window), stopped afterwards with SIGTERM. Each rep takes
-    /// the counts in another order (rotated by one), so no count always
-    /// measures on the largest table or right after the same neighbour.
+    /// For each process count, `reps` times: a backlog of tiny runs burned
+    /// by that many `opshub worker` processes started on it (cold: their
+    /// startup and every new connection's first statements inside the
+    /// window), then a second backlog burned by the same processes, warm
+    /// and idle, released to them at once. Each rep takes the counts in
+    /// another order (rotated by one), so no count always measures on the
+    /// largest table or right after the same neighbour.
     async fn scale_out(&self, summary: &mut Summary) -> anyhow::Result<String> {
         let c = self.opts.concurrency;
         let mut out = format!(
             "### Scale-out: {} tiny runs burned by `opshub worker` processes\n\n\
-             Each rep measures every process count once, in an order rotated by one per rep.\n\n\
-             | rep | processes | concurrency each | seconds | runs/s |\n|---:|---:|---:|---:|---:|\n",
+             Each rep measures every process count once, in an order rotated by one per rep: \
+             a backlog burned by processes started on it (cold), then another by the same \
+             processes, idle, released to them at once (warm).\n\n\
+             | rep | processes | concurrency each | cold seconds | cold runs/s | warm seconds | warm runs/s |\n\
+             |---:|---:|---:|---:|---:|---:|---:|\n",
             self.opts.runs
         );
         let counts = &self.opts.processes;
-        let mut rates = vec![Vec::new(); counts.len()];
+        let mut cold_rates = vec![Vec::new(); counts.len()];
+        let mut warm_rates = vec![Vec::new(); counts.len()];
         for rep in 1..=self.opts.reps {
             for i in (0..counts.len()).map(|i| (i + rep - 1) % counts.len()) {
                 let processes = counts[i];
-                eprintln!(
-                    "scale-out, rep {rep}: {} runs, {}",
-                    self.opts.runs,
-                    processes_label(processes)
-                );
+                let label = processes_label(processes);
+                eprintln!("scale-out, rep {rep}: {} runs, {label}", self.opts.runs);
                 let took = self.burn_by_processes(processes).await?;
-                let rate = self.opts.runs as f64 / took;
+                let cold = self.opts.runs as f64 / took.cold;
+                let warm = self.opts.runs as f64 / took.warm;
                 eprintln!(
-                    "scale-out, rep {rep}: {}, {rate:.0} runs/s",
-                    processes_label(processes)
+                    "scale-out, rep {rep}: {label}, cold {cold:.0} runs/s, warm {warm:.0} runs/s"
                 );
-                let _ = writeln!(out, "| {rep} | {processes} | {c} | {took:.2} | {rate:.0} |");
-                rates[i].push(rate);
+                let _ = writeln!(
+                    out,
+                    "| {rep} | {processes} | {c} | {:.2} | {cold:.0} | {:.2} | {warm:.0} |",
+                    took.cold, took.warm
+                );
+                cold_rates[i].push(cold);
+                warm_rates[i].push(warm);
             }
         }
-        for (&processes, rates) in counts.iter().zip(rates) {
-            summary.add(format!("burn c{c}, {}", processes_label(processes)), rates);
+        for ((&processes, cold), warm) in counts.iter().zip(cold_rates).zip(warm_rates) {
+            let label = processes_label(processes);
+            summary.add(format!("burn c{c}, {label}, warm"), warm);
+            summary.add(format!("burn c{c}, {label}, started in the window"), cold);
         }
         out.push('\n');
         Ok(out)
     }
 
-    /// Seconds `processes` worker processes take to burn one backlog of tiny
-    /// runs.
-    async fn burn_by_processes(&self, processes: usize) -> anyhow::Result<f64> {
-        let tenant = self.new_tenant(self.opts.runs).await?;
-        self.start_tiny_runs(&tenant).await?;
+    /// Seconds `processes` worker processes take to burn a backlog of tiny
+    /// runs they were started on, and then a second backlog, started while
+    /// claims were held back (behind the advisory lock claims take turns
+    /// on) and released at once.
+    async fn burn_by_processes(&self, processes: usize) -> anyhow::Result<ScaleOutRep> {
+        let first = self.new_tenant(self.opts.runs).await?;
+        self.start_tiny_runs(&first).await?;
         self.settle().await?;
         let began = Instant::now();
         let children = WorkerProcesses::spawn(&self.opts, processes)?;
-        let drained = self.wait_drained(&tenant).await;
-        let took = began.elapsed().as_secs_f64();
+        let burned = async {
+            self.wait_drained(&first).await?;
+            let cold = began.elapsed().as_secs_f64();
+            let second = self.new_tenant(self.opts.runs).await?;
+            let gate = ClaimsHeld::hold(&self.opts.database_url).await?;
+            self.start_tiny_runs(&second).await?;
+            self.settle().await?;
+            eprintln!("scale-out: the second backlog released to the warm processes");
+            let began = Instant::now();
+            gate.release().await?;
+            self.wait_drained(&second).await?;
+            let warm = began.elapsed().as_secs_f64();
+            anyhow::Ok((ScaleOutRep { cold, warm }, second))
+        }
+        .await;
         children.stop().await?;
-        drained?;
-        self.verify_tiny_runs(&tenant).await?;
+        let (took, second) = burned?;
+        self.verify_tiny_runs(&first).await?;
+        self.verify_tiny_runs(&second).await?;
         Ok(took)
     }
 
@@ -833,6 +859,46 @@ fn processes_label(processes: usize) -> String {
     match processes {
         1 => "1 worker process".to_string(),
         n => format!("{n} worker processes"),
+    }
+}
+
+/// Seconds of one scale-out measurement.
+struct ScaleOutRep {
+    /// The processes started on the backlog, inside the window.
+    cold: f64,
+    /// The same processes, idle, on a backlog released to them at once.
+    warm: f64,
+}
+
+/// Every claim held back: a connection of its own holding the advisory
+/// lock claims take turns on, so a backlog can be started untimed and
+/// released to idle workers at once.
+struct ClaimsHeld(PgConnection);
+
+impl ClaimsHeld {
+    async fn hold(database_url: &str) -> anyhow::Result<ClaimsHeld> {
+        use sqlx::Connection as _;
+        let mut conn = PgConnection::connect(database_url).await?;
+        sqlx::query(bench_sql!(
+            "SELECT pg_advisory_lock(hashtextextended($1, 0))"
+        ))
+        .bind(engine::lifecycle::CLAIM_TURNS)
+        .execute(&mut conn)
+        .await?;
+        Ok(ClaimsHeld(conn))
+    }
+
+    async fn release(self) -> anyhow::Result<()> {
+        use sqlx::Connection as _;
+        let mut conn = self.0;
+        sqlx::query(bench_sql!(
+            "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
+        ))
+        .bind(engine::lifecycle::CLAIM_TURNS)
+        .execute(&mut conn)
+        .await?;
+        conn.close().await?;
+        Ok(())
     }
 }
 
