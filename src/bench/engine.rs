@@ -472,8 +472,10 @@ impl Bench {
              Each rep measures every process count once, in an order rotated by one per rep: \
              a backlog burned by processes started on it (cold), then another by the same \
              processes, idle, released to them at once (warm).\n\n\
-             | rep | processes | concurrency each | cold seconds | cold runs/s | warm seconds | warm runs/s |\n\
-             |---:|---:|---:|---:|---:|---:|---:|\n",
+             The last column is the CPU time the whole machine (Postgres, the workers, the bench) \
+             spent per 1,000 runs in the warm window.\n\n\
+             | rep | processes | concurrency each | cold seconds | cold runs/s | warm seconds | warm runs/s | warm CPU ms per 1,000 runs |\n\
+             |---:|---:|---:|---:|---:|---:|---:|---:|\n",
             self.opts.runs
         );
         let counts = &self.opts.processes;
@@ -490,9 +492,12 @@ impl Bench {
                 eprintln!(
                     "scale-out, rep {rep}: {label}, cold {cold:.0} runs/s, warm {warm:.0} runs/s"
                 );
+                let cpu = took.warm_cpu.map_or("—".to_string(), |s| {
+                    format!("{:.0}", s * 1000.0 / (self.opts.runs as f64 / 1000.0))
+                });
                 let _ = writeln!(
                     out,
-                    "| {rep} | {processes} | {c} | {:.2} | {cold:.0} | {:.2} | {warm:.0} |",
+                    "| {rep} | {processes} | {c} | {:.2} | {cold:.0} | {:.2} | {warm:.0} | {cpu} |",
                     took.cold, took.warm
                 );
                 cold_rates[i].push(cold);
@@ -526,11 +531,22 @@ impl Bench {
             self.start_tiny_runs(&second).await?;
             self.settle().await?;
             eprintln!("scale-out: the second backlog released to the warm processes");
+            let busy_before = busy_cpu_seconds();
             let began = Instant::now();
             gate.release().await?;
             self.wait_drained(&second).await?;
             let warm = began.elapsed().as_secs_f64();
-            anyhow::Ok((ScaleOutRep { cold, warm }, second))
+            let warm_cpu = busy_cpu_seconds()
+                .zip(busy_before)
+                .map(|(after, before)| after - before);
+            anyhow::Ok((
+                ScaleOutRep {
+                    cold,
+                    warm,
+                    warm_cpu,
+                },
+                second,
+            ))
         }
         .await;
         children.stop().await?;
@@ -868,6 +884,35 @@ struct ScaleOutRep {
     cold: f64,
     /// The same processes, idle, on a backlog released to them at once.
     warm: f64,
+    /// CPU seconds the whole machine was busy in the warm window (Postgres,
+    /// the workers and the bench), when the system tells.
+    warm_cpu: Option<f64>,
+}
+
+/// CPU seconds this machine has been busy since boot, all CPUs together
+/// (`/proc/stat`: user, nice, system, irq and softirq time; idle, I/O wait
+/// and time stolen by the hypervisor left out). None off Linux.
+fn busy_cpu_seconds() -> Option<f64> {
+    /// `/proc/stat` counts in USER_HZ, 100 per second on Linux.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    Some(busy_ticks(&stat)? as f64 / TICKS_PER_SECOND)
+}
+
+/// The busy ticks of the all-CPUs line of `/proc/stat`.
+fn busy_ticks(stat: &str) -> Option<u64> {
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let busy = [0, 1, 2, 5, 6]
+        .iter()
+        .map(|&i| fields.get(i).copied())
+        .sum::<Option<u64>>()?;
+    Some(busy)
 }
 
 /// Every claim held back: a connection of its own holding the advisory
@@ -1323,5 +1368,13 @@ mod tests {
     #[test]
     fn the_bench_marks_its_own_sql() {
         assert!(bench_sql!("SELECT 1").starts_with(MARKER));
+    }
+
+    #[test]
+    fn busy_ticks_count_user_nice_system_irq_and_softirq_only() {
+        let stat = "cpu  1000 30 150 3000 57 0 16 13 0 0\ncpu0 500 15 75 1500 28 0 8 6 0 0\n";
+        assert_eq!(busy_ticks(stat), Some(1000 + 30 + 150 + 16));
+        assert_eq!(busy_ticks("cpu0 1 2 3\n"), None);
+        assert_eq!(busy_ticks("cpu  1 x 3 4 5 6 7\n"), None);
     }
 }
