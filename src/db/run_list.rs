@@ -107,8 +107,7 @@ pub async fn facets(
     // one pooled connection per page instead of two.
     let statuses: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
     let mut qb = QueryBuilder::new(
-        "SELECT c.statuses, c.counts, m.ids, m.names FROM (SELECT array_agg(s.status ORDER BY s.ord) AS statuses, \
-         array_agg((SELECT count(*) FROM (SELECT 1 FROM bulk_operation_runs r WHERE r.tenant_id = ",
+        "SELECT c.counts, m.ids, m.names FROM (SELECT array_agg((SELECT count(*) FROM (SELECT 1 FROM bulk_operation_runs r WHERE r.tenant_id = ",
     );
     qb.push_bind(tenant_id).push(" AND r.status = s.status");
     push_filters(&mut qb, filter, now);
@@ -124,15 +123,16 @@ pub async fn facets(
         )
         .push_bind(tenant_id)
         .push(") m");
-    let (names, numbers, ids, users): (Vec<String>, Vec<i64>, Vec<i64>, Vec<String>) =
+    // The counts come in the order of the statuses bound above.
+    let (numbers, ids, users): (Vec<i64>, Vec<i64>, Vec<String>) =
         qb.build_query_as().fetch_one(pool).await?;
-    let rows: Vec<(String, i64)> = names.into_iter().zip(numbers).collect();
     let counts = StatusBucket::ALL
         .into_iter()
         .map(|bucket| {
-            let n: i64 = rows
+            let n: i64 = RunStatus::ALL
                 .iter()
-                .filter(|(s, _)| RunStatus::parse(s).map(StatusBucket::from) == Some(bucket))
+                .zip(&numbers)
+                .filter(|(status, _)| StatusBucket::from(**status) == bucket)
                 .map(|(_, n)| n)
                 .sum();
             (bucket, n.min(COUNT_CAP))

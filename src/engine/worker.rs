@@ -196,23 +196,22 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                     runs.into_iter().partition(|r| is_small(&config, r));
                 let groups = small
                     .chunks(config.group_size.max(1))
-                    .map(<[ClaimedRun]>::to_vec)
+                    .map(|group| (true, group.to_vec()))
                     .collect::<Vec<_>>();
                 let work = single
                     .into_iter()
-                    .map(|run| vec![run])
+                    .map(|run| (false, vec![run]))
                     .chain(groups)
                     .collect::<Vec<_>>();
-                // A group is executed as one (a run alone on the one-by-one
-                // path), holding one slot.
-                for runs in work {
+                // A group is executed as one, holding one slot and one of
+                // the groups this process may run at once; a run alone, on
+                // the one-by-one path, holds one slot.
+                for (grouped, runs) in work {
                     for run in runs.iter().filter(|r| r.recovered) {
                         metrics::run_recovered(run.kind);
                     }
                     let permit = permits.pop();
-                    let group_permit = (runs.len() > 1 || is_small(&config, &runs[0]))
-                        .then(|| group_permits.pop())
-                        .flatten();
+                    let group_permit = grouped.then(|| group_permits.pop()).flatten();
                     let (pool, config, token, in_flight) = (
                         pool.clone(),
                         config.clone(),
@@ -237,7 +236,7 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                         async move {
                             let leases: Vec<String> =
                                 runs.iter().map(|r| r.lease.clone()).collect();
-                            if is_small(&config, &runs[0]) {
+                            if grouped {
                                 execute_group(&pool, &config, &token, runs).await;
                             } else {
                                 for run in runs {
