@@ -1,6 +1,6 @@
 //! The schema's promises, proven against a real Postgres.
 
-use super::testing::{pending_run, rows_in, set_status, tenant, user};
+use super::testing::{pending_run, rows_in, set_status, status_of, tenant, user};
 use sqlx::PgPool;
 
 /// The name of the constraint a statement violated, if any.
@@ -9,14 +9,6 @@ fn violated(result: Result<impl std::fmt::Debug, sqlx::Error>) -> String {
         Err(sqlx::Error::Database(e)) => e.constraint().unwrap_or("<no constraint>").to_string(),
         other => panic!("expected a constraint violation, got {other:?}"),
     }
-}
-
-async fn status_of(pool: &PgPool, run_id: i64) -> String {
-    sqlx::query_scalar("SELECT status FROM bulk_operation_runs WHERE id = $1")
-        .bind(run_id)
-        .fetch_one(pool)
-        .await
-        .unwrap()
 }
 
 #[sqlx::test]

@@ -127,6 +127,15 @@ pub async fn set_status(pool: &PgPool, run_id: i64, status: &str) -> Result<(), 
     .map(|_| ())
 }
 
+/// A run's status as stored.
+pub async fn status_of(pool: &PgPool, run_id: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM bulk_operation_runs WHERE id = $1")
+        .bind(run_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 /// The password every [`member`] signs in with.
 pub const MEMBER_PASSWORD: &str = "correct horse battery staple";
 

@@ -5,7 +5,7 @@
 use super::shutdown::run_hub;
 use super::test_client::Client;
 use super::{Application, HubConfig};
-use crate::db::testing::{member, pending_run, tenant, MEMBER_PASSWORD};
+use crate::db::testing::{member, pending_run, status_of, tenant, MEMBER_PASSWORD};
 use crate::engine::{WorkerConfig, WorkerPool};
 use sqlx::PgPool;
 use std::net::SocketAddr;
@@ -56,14 +56,6 @@ async fn hold_a_request(addr: SocketAddr) -> TcpStream {
     // Let the hub read the head and reach the handler.
     tokio::time::sleep(Duration::from_secs(1)).await;
     conn
-}
-
-async fn status_of(pool: &PgPool, run: i64) -> String {
-    sqlx::query_scalar("SELECT status FROM bulk_operation_runs WHERE id = $1")
-        .bind(run)
-        .fetch_one(pool)
-        .await
-        .unwrap()
 }
 
 #[sqlx::test]
