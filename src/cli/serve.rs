@@ -78,8 +78,9 @@ struct EngineArgs {
     /// (unset: no cap; claims are fair between tenants either way).
     #[arg(long, env = "OPSHUB_TENANT_CONCURRENCY", value_parser = clap::value_parser!(i32).range(1..))]
     tenant_concurrency: Option<i32>,
-    /// Most groups of small runs a process executes at once (each is
-    /// database work from start to end; about the database's cores).
+    /// Most groups of small runs executing at once on the database, across
+    /// every worker process (each is database work from start to end;
+    /// about the database's cores).
     #[arg(long, env = "OPSHUB_GROUP_PARALLELISM", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     group_parallelism: u16,
     /// On Ctrl-C or SIGTERM: seconds in-flight batches and HTTP requests

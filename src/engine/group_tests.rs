@@ -579,3 +579,81 @@ async fn a_worker_allowed_one_group_at_a_time_drains_a_backlog_of_small_runs(poo
         );
     }
 }
+
+/// Claims `runs` small runs of `fx` for another worker, which keeps them
+/// running: groups of another process, as far as the database can tell.
+async fn held_by_another_worker(pool: &PgPool, fx: &Fx, runs: usize) {
+    let held = tiny_runs(pool, fx, &fx.policies[..runs]).await;
+    let claimed = lifecycle::claim(
+        pool,
+        "another",
+        ClaimLimits {
+            group: runs as i64,
+            ..small_runs(runs as i64)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(claimed.len(), held.len());
+}
+
+#[sqlx::test]
+async fn a_claim_counts_the_groups_other_workers_run_against_the_database_wide_cap(pool: PgPool) {
+    // Another worker runs three small runs: one and a half groups of two.
+    held_by_another_worker(&pool, &fixture(&pool, "globex", 3).await, 3).await;
+    let fx = fixture(&pool, "acme", 6).await;
+    let p = &fx.policies;
+    let mut runs = tiny_runs(&pool, &fx, &p[..3]).await;
+    runs.push(start(&pool, backup(&fx, &p[3..5])).await.unwrap().run_id);
+
+    // Two groups at once on the database, groups of two: half a group is
+    // left, one small run; the larger run still takes a slot of its own,
+    // though this process could start three groups.
+    let claimed = lifecycle::claim(
+        &pool,
+        "w",
+        ClaimLimits {
+            slots: 4,
+            small_items: 1,
+            group: 2,
+            groups: 3,
+            group_parallelism: 2,
+            ..super::tests::limits(4)
+        },
+    )
+    .await
+    .unwrap();
+    let mut ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [runs[0], runs[3]]);
+}
+
+#[sqlx::test]
+async fn a_worker_whose_groups_fill_the_database_wide_cap_claims_again_when_one_ends(pool: PgPool) {
+    // Another worker's group of four takes half of the two groups the
+    // database runs at once; this worker, allowed two, gets one at a time.
+    held_by_another_worker(&pool, &fixture(&pool, "globex", 4).await, 4).await;
+    let fx = fixture(&pool, "acme", 40).await;
+    let runs = tiny_runs(&pool, &fx, &fx.policies).await;
+    // The poll interval is longer than the test may take: the end of each
+    // group must wake the claim loop, though this process had a group
+    // free when its claim came back empty.
+    let workers = WorkerPool::spawn(
+        pool.clone(),
+        WorkerConfig {
+            group_size: 4,
+            group_parallelism: 2,
+            poll_interval: Duration::from_secs(60),
+            ..fast_workers()
+        },
+    );
+    all_ended(&pool, &fx).await;
+    workers.shutdown().await;
+    assert_eq!(distinct_ends(&pool, &fx).await, 10);
+    for t in trails(&pool, &runs).await {
+        assert_eq!(
+            t,
+            ("completed".into(), 1, 1, 0, 1, 1, Some("completed".into()))
+        );
+    }
+}

@@ -280,9 +280,14 @@ pub struct ClaimLimits {
     pub small_items: i32,
     /// Small runs executed together in one slot.
     pub group: i64,
-    /// Groups of small runs this claim may start: a worker process runs at
-    /// most a few at once (see `WorkerConfig::group_parallelism`).
+    /// Groups of small runs this claim may start: the groups this process
+    /// has room for (see `WorkerConfig::group_parallelism`).
     pub groups: i64,
+    /// Most groups of small runs running at once on the database, across
+    /// every worker process. The claim counts the small runs running (the
+    /// claims take turns, so it sees every earlier claim's) as groups of
+    /// `group` and takes no more small runs than that leaves room for.
+    pub group_parallelism: i64,
     /// How long the claim holds without a heartbeat.
     pub lease: Duration,
     /// Most runs of one tenant running at once, across all workers (None:
@@ -330,6 +335,9 @@ pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::
          per_tenant AS ( \
              SELECT greatest(ceil($9::numeric / greatest(count(*), 1)), 1)::bigint AS share \
              FROM waiting WHERE tenant_id IS NOT NULL), \
+         group_room AS ( \
+             SELECT least($11, $12 - count(*) / $8) AS groups FROM bulk_operation_runs \
+             WHERE status = 'running' AND total_items <= $7), \
          locked AS ( \
              SELECT l.*, busy.n AS busy FROM waiting t \
              CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM bulk_operation_runs b \
@@ -352,7 +360,7 @@ pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::
              FROM candidates c WHERE $5::int IS NULL OR c.score <= $5), \
          ranked AS ( \
              SELECT c.*, sum(c.cost) OVER (ORDER BY c.score, c.created_at, c.id) AS slots_used FROM admitted c \
-             WHERE NOT c.small OR c.groups_used <= $11 + 1e-9), \
+             WHERE NOT c.small OR c.groups_used <= (SELECT groups FROM group_room) + 1e-9), \
          pending AS ( \
              SELECT tenant_id, id, false AS lost FROM ranked WHERE slots_used <= $3 + 1e-9 \
              ORDER BY score, created_at, id LIMIT $9), \
@@ -384,7 +392,8 @@ pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::
 ///    would then be running, so a tenant's backlog never delays another
 ///    tenant's first run by more than one claim. They fill the free slots,
 ///    small runs counting as a fraction of a slot, and as many groups of
-///    small runs as `limits.groups` allows. The runs a tenant offers
+///    small runs as `limits.groups` allows and the groups running on the
+///    database leave room for (`limits.group_parallelism`). The runs a tenant offers
 ///    are the oldest no other claim holds at that moment (locked as they are
 ///    read), so claims of several workers take different runs instead of
 ///    all ranking the same ones and finding them taken. Each tenant offers
@@ -451,6 +460,7 @@ pub async fn claim(
         .bind(limits.most())
         .bind(limits.rescue)
         .bind(limits.groups.max(0) as f64)
+        .bind(limits.group_parallelism.max(1) as f64)
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;

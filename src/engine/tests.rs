@@ -75,6 +75,8 @@ pub(super) fn limits(runs: i64) -> super::lifecycle::ClaimLimits {
         small_items: 0,
         group: 1,
         groups: runs,
+        // Claims of the tests keep runs running that no group executes.
+        group_parallelism: i64::from(u16::MAX),
         lease: Duration::from_secs(30),
         tenant_concurrency: None,
         rescue: true,
@@ -540,7 +542,7 @@ async fn a_claim_planned_without_its_values_updates_its_runs_by_key_on_a_large_t
     .unwrap();
     let plan: Vec<String> = sqlx::query_scalar(
         "EXPLAIN EXECUTE claim_probe('w', 30, 32, ARRAY['backup_set.add_policies'], NULL, \
-         'bulk_operation_run.recovered', 64, 32, 256, true, 8)",
+         'bulk_operation_run.recovered', 64, 32, 256, true, 8, 8)",
     )
     .fetch_all(&mut *conn)
     .await

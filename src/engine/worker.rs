@@ -57,11 +57,13 @@ pub struct WorkerConfig {
     pub small_run_items: i32,
     /// Small runs per group (and per slot).
     pub group_size: usize,
-    /// Most groups of small runs this process executes at once. A group is
-    /// database work from start to end (its items, then one statement ends
-    /// its runs): more of them at once than the database has cores only
-    /// queue inside Postgres, slowing every other statement, the claims
-    /// that all worker processes take turns on among them. Slots beyond it
+    /// Most groups of small runs executing at once on the database, across
+    /// every worker process (each process's claims count the others'). A
+    /// group is database work from start to end (its items, then one
+    /// statement ends its runs): more of them at once than the database
+    /// has cores only queue inside Postgres, slowing every other statement,
+    /// the claims that all worker processes take turns on among them, and
+    /// the more so the more processes each run their own. Slots beyond it
     /// go to runs executed one by one.
     pub group_parallelism: usize,
     /// Least time between two claims of this process: while runs arrive one
@@ -135,6 +137,9 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
     )));
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let group_slots = Arc::new(Semaphore::new(config.group_parallelism.max(1)));
+    // Signalled by every group that ends: small runs may have waited for
+    // the room it leaves, on the database or in this process.
+    let group_ended = Arc::new(Notify::new());
     let in_flight: InFlight = Arc::default();
     let mut tasks = JoinSet::new();
     let mut last_claim: Option<Instant> = None;
@@ -178,6 +183,7 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                 small_items: small_limit(&config) as i32,
                 group: config.group_size.max(1) as i64,
                 groups: group_permits.len() as i64,
+                group_parallelism: config.group_parallelism.max(1) as i64,
                 lease: config.lease,
                 tenant_concurrency: config.tenant_concurrency,
                 rescue,
@@ -212,11 +218,12 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                     }
                     let permit = permits.pop();
                     let group_permit = grouped.then(|| group_permits.pop()).flatten();
-                    let (pool, config, token, in_flight) = (
+                    let (pool, config, token, in_flight, group_ended) = (
                         pool.clone(),
                         config.clone(),
                         token.clone(),
                         in_flight.clone(),
+                        group_ended.clone(),
                     );
                     let span = match runs.as_slice() {
                         [run] => tracing::info_span!(
@@ -249,6 +256,9 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
                             }
                             drop(held);
                             drop((permit, group_permit));
+                            if grouped {
+                                group_ended.notify_one();
+                            }
                         }
                         .instrument(span),
                     );
@@ -257,12 +267,12 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
             }
             Ok(_) => {
                 // Small runs may be waiting for a group to end rather than
-                // for new work: an ending group wakes the loop too.
-                let groups_full = group_permits.is_empty();
+                // for new work (this process's or the database's room for
+                // groups was full): an ending group wakes the loop too.
                 drop((permits, group_permits));
                 tokio::select! {
                     _ = wake.notified() => {},
-                    Ok(_) = group_slots.acquire(), if groups_full => {},
+                    _ = group_ended.notified() => {},
                     _ = tokio::time::sleep(config.poll_interval) => {},
                     _ = token.cancelled() => break,
                 }
