@@ -172,6 +172,8 @@ struct Tenant {
 struct TinyRep {
     starts: f64,
     burn: f64,
+    /// The machine's busy CPU time in the burn window, ms per 1,000 runs.
+    burn_cpu: Option<f64>,
     end_to_end: f64,
 }
 
@@ -294,7 +296,11 @@ impl Bench {
         let (starts, start_profile) = profiled(profiler, self.start_tiny_runs(&backlog)).await?;
         self.settle().await?;
         eprintln!("rep {rep}: burning the backlog");
+        let busy_before = busy_cpu_seconds();
         let (burn, burn_profile) = profiled(profiler, self.burn(&backlog)).await?;
+        let burn_cpu = busy_cpu_seconds()
+            .zip(busy_before)
+            .map(|(after, before)| (after - before) * 1000.0 / (n as f64 / 1000.0));
         self.verify_tiny_runs(&backlog).await?;
 
         eprintln!("rep {rep}: end to end, workers running");
@@ -312,6 +318,7 @@ impl Bench {
         let rates = TinyRep {
             starts: rate(starts),
             burn: rate(burn),
+            burn_cpu,
             end_to_end: rate(end_to_end),
         };
         let profiles = start_profile.zip(burn_profile).map(|(s, b)| [s, b]);
@@ -1248,24 +1255,33 @@ fn tiny_table(reps: &[TinyRep], runs: usize, concurrency: usize) -> String {
     let mut out = format!(
         "### Tiny runs ({runs} per measurement, {CALLERS} callers, worker concurrency {concurrency})\n\n\
          starts: no worker running; burn: workers started on that backlog (their startup inside \
-         the window) until all are finished; end to end: started while workers run.\n\n\
-         | rep | starts/s | burn runs/s | end-to-end runs/s |\n|---:|---:|---:|---:|\n"
+         the window) until all are finished; end to end: started while workers run. \
+         Burn CPU: the time the whole machine (Postgres, the workers, the bench) was busy in the \
+         burn window, per 1,000 runs: a slower rep that cost no more work was a slower machine.\n\n\
+         | rep | starts/s | burn runs/s | burn CPU ms per 1,000 runs | end-to-end runs/s |\n\
+         |---:|---:|---:|---:|---:|\n"
     );
+    let cpu = |r: &TinyRep| r.burn_cpu.map_or("—".to_string(), |ms| format!("{ms:.0}"));
     for (i, r) in reps.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.0} | {:.0} |",
+            "| {} | {:.0} | {:.0} | {} | {:.0} |",
             i + 1,
             r.starts,
             r.burn,
+            cpu(r),
             r.end_to_end
         );
     }
     if let [first, .., last] = reps {
         let fall = |a: f64, b: f64| format!("{:+.1} %", (a - b) / a * 100.0);
+        let cpu_change = match (first.burn_cpu, last.burn_cpu) {
+            (Some(a), Some(b)) => format!("{:+.1} % work", (b - a) / a * 100.0),
+            _ => "—".to_string(),
+        };
         let _ = writeln!(
             out,
-            "| fall (+) or rise (−), rep 1 → {} | {} | {} | {} |",
+            "| fall (+) or rise (−), rep 1 → {} | {} | {} | {cpu_change} | {} |",
             reps.len(),
             fall(first.starts, last.starts),
             fall(first.burn, last.burn),
