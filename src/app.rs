@@ -13,13 +13,16 @@ use crate::ui::pages::{
     start::StartPage,
 };
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
+use leptos_meta::{provide_meta_context, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path, SsrMode,
 };
 
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    use leptos_meta::MetaTags;
+    let stylesheet = crate::server::assets::stylesheet_href(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -29,7 +32,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 <link rel="icon" href="/favicon.ico" />
                 // Content-hashed names in release builds (see server::assets).
-                <HashedStylesheet options=options.clone() id="leptos" />
+                <link id="leptos" rel="stylesheet" href=stylesheet />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />

@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use leptos::config::LeptosOptions;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use tower_http::services::ServeDir;
 
 /// Where the assets are served.
@@ -98,6 +99,35 @@ fn hash_file(options: &LeptosOptions) -> Option<PathBuf> {
     Some(exe.parent()?.join(options.hash_file.as_ref()))
 }
 
+/// The stylesheet's address as the pages link it: the content-hashed name
+/// the build listed, read from the hash file once per process (a link made
+/// per page read the file on every render).
+pub fn stylesheet_href(options: &LeptosOptions) -> &'static str {
+    static HREF: OnceLock<String> = OnceLock::new();
+    HREF.get_or_init(|| {
+        let listed = options
+            .hash_files
+            .then(|| hash_file(options))
+            .flatten()
+            .and_then(|file| std::fs::read_to_string(file).ok());
+        css_href(options, listed.as_deref())
+    })
+}
+
+/// `/pkg/<name>.<css hash>.css` when `hashes` (the hash file's text) lists
+/// one, else `/pkg/<name>.css`.
+fn css_href(options: &LeptosOptions, hashes: Option<&str>) -> String {
+    let hash = hashes.and_then(|text| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix("css:").map(str::trim))
+    });
+    let (pkg, name) = (&options.site_pkg_dir, &options.output_name);
+    match hash {
+        Some(hash) if !hash.is_empty() => format!("/{pkg}/{name}.{hash}.css"),
+        _ => format!("/{pkg}/{name}.css"),
+    }
+}
+
 /// Links the pages to the hashed asset names when the build wrote them.
 pub fn use_hashed_names_if_built(options: &mut LeptosOptions) {
     if let Some(file) = hash_file(options) {
@@ -110,6 +140,18 @@ pub fn use_hashed_names_if_built(options: &mut LeptosOptions) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stylesheet_link_names_the_css_hash_the_build_listed() {
+        let options = LeptosOptions::builder().output_name("opshub").build();
+        let listed = "js: AAAAAAAAAAAAAAAAAAAAAA\ncss: Qx3bA9_-c0ZyXwVuTsRqPo\nwasm: BBBBBBBBBBBBBBBBBBBBBB\n";
+        assert_eq!(
+            css_href(&options, Some(listed)),
+            "/pkg/opshub.Qx3bA9_-c0ZyXwVuTsRqPo.css"
+        );
+        assert_eq!(css_href(&options, None), "/pkg/opshub.css");
+        assert_eq!(css_href(&options, Some("js: AAAA\n")), "/pkg/opshub.css");
+    }
 
     #[test]
     fn only_names_with_a_content_hash_count_as_hashed() {
