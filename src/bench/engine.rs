@@ -88,6 +88,12 @@ pub struct EngineBench {
     /// Runs each worker process (or the bench's own workers) executes at once.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// Most groups of small runs executing at once on the database (the
+    /// workers' `--group-parallelism`), for the bench's own workers and the
+    /// worker processes alike.
+    #[arg(long, default_value_t = WorkerConfig::default().group_parallelism as u16,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub group_parallelism: u16,
     /// Times the tiny-run, large-run and scale-out measurements are repeated on the
     /// same database.
     #[arg(long, default_value_t = 3)]
@@ -231,10 +237,12 @@ impl Bench {
              {}; {cpus} CPUs shared by the bench, its workers and Postgres.\n\
              Tiny run: `backup_set.add_policies` of one policy (start → claim → complete, with audit \
              entries, both notifications and live events). {} tiny runs per measurement, started by \
-             {CALLERS} callers; worker concurrency {} per process; reps of the tiny runs, the large runs and the scale-out: {}.\n\n",
+             {CALLERS} callers; worker concurrency {} per process, at most {} groups of small runs at \
+             once on the database; reps of the tiny runs, the large runs and the scale-out: {}.\n\n",
             settings.join(", "),
             o.runs,
             o.concurrency,
+            o.group_parallelism,
             o.reps,
         ))
     }
@@ -652,6 +660,7 @@ impl Bench {
         .await?;
         let config = WorkerConfig {
             concurrency: self.opts.concurrency,
+            group_parallelism: self.opts.group_parallelism.into(),
             ..WorkerConfig::default()
         };
         let workers = WorkerPool::spawn(pool.clone(), config);
@@ -966,6 +975,7 @@ impl WorkerProcesses {
             let mut cmd = tokio::process::Command::new(&exe);
             cmd.arg("worker")
                 .args(["--concurrency", &opts.concurrency.to_string()])
+                .args(["--group-parallelism", &opts.group_parallelism.to_string()])
                 .args([
                     "--db-max-connections",
                     &opts.worker_connections().to_string(),
