@@ -393,12 +393,12 @@ pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::
 ///    tenant's first run by more than one claim. They fill the free slots,
 ///    small runs counting as a fraction of a slot, and as many groups of
 ///    small runs as `limits.groups` allows and the groups running on the
-///    database leave room for (`limits.group_parallelism`). The runs a tenant offers
-///    are the oldest no other claim holds at that moment (locked as they are
-///    read), so claims of several workers take different runs instead of
-///    all ranking the same ones and finding them taken. Each tenant offers
-///    an even share of what one claim takes, so a claim over many tenants
-///    locks about as many runs as it returns.
+///    database leave room for (`limits.group_parallelism`). The runs a
+///    tenant offers are the oldest no other claim holds at that moment
+///    (locked as they are read), so claims of several workers take
+///    different runs instead of all ranking the same ones and finding them
+///    taken. Each tenant offers an even share of what one claim takes, so
+///    a claim over many tenants locks about as many runs as it returns.
 ///
 /// Sets this worker's lease on each, counts the attempt, audits recoveries
 /// and announces that the runs started.
