@@ -940,24 +940,14 @@ impl ClaimsHeld {
     async fn hold(database_url: &str) -> anyhow::Result<ClaimsHeld> {
         use sqlx::Connection as _;
         let mut conn = PgConnection::connect(database_url).await?;
-        sqlx::query(bench_sql!(
-            "SELECT pg_advisory_lock(hashtextextended($1, 0))"
-        ))
-        .bind(engine::lifecycle::CLAIM_TURNS)
-        .execute(&mut conn)
-        .await?;
+        engine::lifecycle::hold_claims(&mut conn).await?;
         Ok(ClaimsHeld(conn))
     }
 
     async fn release(self) -> anyhow::Result<()> {
         use sqlx::Connection as _;
         let mut conn = self.0;
-        sqlx::query(bench_sql!(
-            "SELECT pg_advisory_unlock(hashtextextended($1, 0))"
-        ))
-        .bind(engine::lifecycle::CLAIM_TURNS)
-        .execute(&mut conn)
-        .await?;
+        engine::lifecycle::release_claims(&mut conn).await?;
         conn.close().await?;
         Ok(())
     }

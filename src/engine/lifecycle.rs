@@ -306,7 +306,26 @@ const MAX_CLAIM: i64 = 256;
 
 /// The advisory lock claims take turns behind (hashed into its key). A
 /// session holding it holds every claim back until it lets go.
-pub const CLAIM_TURNS: &str = "opshub claim";
+const CLAIM_TURNS: &str = "opshub claim";
+
+/// Holds every claim back on `conn`'s session until [`release_claims`] (or
+/// the session's end): claims wait for their turn behind it.
+pub async fn hold_claims(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind(CLAIM_TURNS)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Lets the claims [`hold_claims`] held back go on.
+pub async fn release_claims(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+        .bind(CLAIM_TURNS)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
 
 impl ClaimLimits {
     /// The most runs one claim returns.
@@ -339,7 +358,7 @@ pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::
              SELECT least($11, $12 - count(*) / $8) AS groups FROM bulk_operation_runs \
              WHERE status = 'running' AND total_items <= $7), \
          locked AS ( \
-             SELECT l.*, busy.n AS busy FROM waiting t \
+             SELECT l.*, busy.n AS busy, coalesce(l.total_items <= $7, false) AS small FROM waiting t \
              CROSS JOIN LATERAL (SELECT count(*)::int AS n FROM bulk_operation_runs b \
                                  WHERE b.tenant_id = t.tenant_id AND b.status = 'running') busy \
              CROSS JOIN LATERAL ( \
@@ -351,8 +370,7 @@ pub(super) static CLAIM_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::
          candidates AS ( \
              SELECT c.tenant_id, c.id, c.created_at, \
                     row_number() OVER (PARTITION BY c.tenant_id ORDER BY c.created_at, c.id)::int + c.busy AS score, \
-                    coalesce(c.total_items <= $7, false) AS small, \
-                    CASE WHEN c.total_items <= $7 THEN 1.0 / $8 ELSE 1.0 END AS cost \
+                    c.small, CASE WHEN c.small THEN 1.0 / $8 ELSE 1.0 END AS cost \
              FROM locked c), \
          admitted AS ( \
              SELECT c.*, sum(CASE WHEN c.small THEN c.cost ELSE 0 END) \
