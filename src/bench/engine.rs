@@ -304,11 +304,9 @@ impl Bench {
         let (starts, start_profile) = profiled(profiler, self.start_tiny_runs(&backlog)).await?;
         self.settle().await?;
         eprintln!("rep {rep}: burning the backlog");
-        let busy_before = busy_cpu_seconds();
+        let busy = BusyCpu::start();
         let (burn, burn_profile) = profiled(profiler, self.burn(&backlog)).await?;
-        let burn_cpu = busy_cpu_seconds()
-            .zip(busy_before)
-            .map(|(after, before)| (after - before) * 1000.0 / (n as f64 / 1000.0));
+        let burn_cpu = busy.ms_per_thousand(n);
         self.verify_tiny_runs(&backlog).await?;
 
         eprintln!("rep {rep}: end to end, workers running");
@@ -507,9 +505,7 @@ impl Bench {
                 eprintln!(
                     "scale-out, rep {rep}: {label}, cold {cold:.0} runs/s, warm {warm:.0} runs/s"
                 );
-                let cpu = took.warm_cpu.map_or("—".to_string(), |s| {
-                    format!("{:.0}", s * 1000.0 / (self.opts.runs as f64 / 1000.0))
-                });
+                let cpu = cpu_cell(took.warm_cpu);
                 let _ = writeln!(
                     out,
                     "| {rep} | {processes} | {c} | {:.2} | {cold:.0} | {:.2} | {warm:.0} | {cpu} |",
@@ -546,14 +542,12 @@ impl Bench {
             self.start_tiny_runs(&second).await?;
             self.settle().await?;
             eprintln!("scale-out: the second backlog released to the warm processes");
-            let busy_before = busy_cpu_seconds();
+            let busy = BusyCpu::start();
             let began = Instant::now();
             gate.release().await?;
             self.wait_drained(&second).await?;
             let warm = began.elapsed().as_secs_f64();
-            let warm_cpu = busy_cpu_seconds()
-                .zip(busy_before)
-                .map(|(after, before)| after - before);
+            let warm_cpu = busy.ms_per_thousand(self.opts.runs);
             anyhow::Ok((
                 ScaleOutRep {
                     cold,
@@ -900,9 +894,29 @@ struct ScaleOutRep {
     cold: f64,
     /// The same processes, idle, on a backlog released to them at once.
     warm: f64,
-    /// CPU seconds the whole machine was busy in the warm window (Postgres,
-    /// the workers and the bench), when the system tells.
+    /// The machine's busy CPU time in the warm window, ms per 1,000 runs.
     warm_cpu: Option<f64>,
+}
+
+/// The whole machine's busy CPU time (Postgres, the workers and the bench)
+/// from `start` on, when the system tells.
+struct BusyCpu(Option<f64>);
+
+impl BusyCpu {
+    fn start() -> BusyCpu {
+        BusyCpu(busy_cpu_seconds())
+    }
+
+    /// Milliseconds busy since `start`, per 1,000 of `runs`.
+    fn ms_per_thousand(self, runs: usize) -> Option<f64> {
+        let busy = busy_cpu_seconds()? - self.0?;
+        Some(busy * 1000.0 / (runs as f64 / 1000.0))
+    }
+}
+
+/// A table cell of [`BusyCpu::ms_per_thousand`].
+fn cpu_cell(ms: Option<f64>) -> String {
+    ms.map_or("—".to_string(), |ms| format!("{ms:.0}"))
 }
 
 /// CPU seconds this machine has been busy since boot, all CPUs together
@@ -1261,7 +1275,6 @@ fn tiny_table(reps: &[TinyRep], runs: usize, concurrency: usize) -> String {
          | rep | starts/s | burn runs/s | burn CPU ms per 1,000 runs | end-to-end runs/s |\n\
          |---:|---:|---:|---:|---:|\n"
     );
-    let cpu = |r: &TinyRep| r.burn_cpu.map_or("—".to_string(), |ms| format!("{ms:.0}"));
     for (i, r) in reps.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -1269,7 +1282,7 @@ fn tiny_table(reps: &[TinyRep], runs: usize, concurrency: usize) -> String {
             i + 1,
             r.starts,
             r.burn,
-            cpu(r),
+            cpu_cell(r.burn_cpu),
             r.end_to_end
         );
     }
