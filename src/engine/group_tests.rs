@@ -560,19 +560,31 @@ async fn a_worker_allowed_one_group_at_a_time_drains_a_backlog_of_small_runs(poo
     // Groups of four, one at a time: ten groups one after the other. The
     // poll interval is longer than the test may take, so each group must
     // wake the claim loop when it ends.
+    drains_in_ten_groups_of_four(&pool, &fx, &runs, 1).await;
+}
+
+/// Workers allowed `group_parallelism` groups of four at once, polling only
+/// every minute, drain the tenant's forty small `runs` in ten groups: each
+/// run completed once, with its audit entries and notifications.
+async fn drains_in_ten_groups_of_four(
+    pool: &PgPool,
+    fx: &Fx,
+    runs: &[i64],
+    group_parallelism: usize,
+) {
     let workers = WorkerPool::spawn(
         pool.clone(),
         WorkerConfig {
             group_size: 4,
-            group_parallelism: 1,
+            group_parallelism,
             poll_interval: Duration::from_secs(60),
             ..fast_workers()
         },
     );
-    all_ended(&pool, &fx).await;
+    all_ended(pool, fx).await;
     workers.shutdown().await;
-    assert_eq!(distinct_ends(&pool, &fx).await, 10);
-    for t in trails(&pool, &runs).await {
+    assert_eq!(distinct_ends(pool, fx).await, 10);
+    for t in trails(pool, runs).await {
         assert_eq!(
             t,
             ("completed".into(), 1, 1, 0, 1, 1, Some("completed".into()))
@@ -638,22 +650,5 @@ async fn a_worker_whose_groups_fill_the_database_wide_cap_claims_again_when_one_
     // The poll interval is longer than the test may take: the end of each
     // group must wake the claim loop, though this process had a group
     // free when its claim came back empty.
-    let workers = WorkerPool::spawn(
-        pool.clone(),
-        WorkerConfig {
-            group_size: 4,
-            group_parallelism: 2,
-            poll_interval: Duration::from_secs(60),
-            ..fast_workers()
-        },
-    );
-    all_ended(&pool, &fx).await;
-    workers.shutdown().await;
-    assert_eq!(distinct_ends(&pool, &fx).await, 10);
-    for t in trails(&pool, &runs).await {
-        assert_eq!(
-            t,
-            ("completed".into(), 1, 1, 0, 1, 1, Some("completed".into()))
-        );
-    }
+    drains_in_ten_groups_of_four(&pool, &fx, &runs, 2).await;
 }
