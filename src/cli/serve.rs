@@ -81,7 +81,8 @@ struct EngineArgs {
     /// Most groups of small runs executing at once on the database, across
     /// every worker process (each is database work from start to end;
     /// about the database's cores).
-    #[arg(long, env = "OPSHUB_GROUP_PARALLELISM", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "OPSHUB_GROUP_PARALLELISM", default_value_t = WorkerConfig::default().group_parallelism as u16,
+          value_parser = clap::value_parser!(u16).range(1..))]
     group_parallelism: u16,
     /// On Ctrl-C or SIGTERM: seconds in-flight batches and HTTP requests
     /// may take to finish before the process exits (what a batch leaves
