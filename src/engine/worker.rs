@@ -136,6 +136,9 @@ async fn run_pool(pool: PgPool, config: WorkerConfig, token: CancellationToken, 
         token.clone(),
     )));
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    // The database's room counts groups by their runs (a group of a few
+    // runs is a fraction of one); this process also never holds more group
+    // transactions open than the database may run groups.
     let group_slots = Arc::new(Semaphore::new(config.group_parallelism.max(1)));
     // Signalled by every group that ends: small runs may have waited for
     // the room it leaves, on the database or in this process.
