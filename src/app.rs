@@ -1,5 +1,6 @@
 //! The HTML shell, the app root and its routes.
 
+use crate::ui::components::timestamp::Hydrated;
 use crate::ui::components::top_bar::{SessionResource, TopBar};
 use crate::ui::pages::{
     backup_set::BackupSetPage,
@@ -58,10 +59,13 @@ pub fn App() -> impl IntoView {
     provide_context(session);
     crate::ui::live::Live::provide();
     crate::ui::components::bell::provide_bell();
+    let hydrated = Hydrated::provide();
 
     // Marks the document once the browser has taken over, so tests (and
-    // styles) can tell a hydrated page from server-rendered HTML.
+    // styles) can tell a hydrated page from server-rendered HTML; times
+    // turn relative then.
     Effect::new(move |_| {
+        hydrated.mark();
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
         }

@@ -5,7 +5,6 @@ use crate::ui::components::{
     progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
 };
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 /// Runs as a table, in the order given.
 #[component]
@@ -37,7 +36,9 @@ pub fn RunTable(runs: Vec<RunSummary>) -> impl IntoView {
                             view! {
                                 <tr data-run-id=run.id>
                                     <td>
-                                        <A href=href>{format!("#{}", run.id)}</A>
+                                        // A plain link: the router takes
+                                        // its clicks all the same.
+                                        <a href=href>{format!("#{}", run.id)}</a>
                                     </td>
                                     <td>
                                         <span class="op-label">{run.operation_label()}</span>
