@@ -23,7 +23,7 @@ pub async fn get_backup_set(
                 )
             })?),
         };
-        crate::db::backup_sets::find(&context::pool()?, actor.tenant.id, id, after)
+        crate::db::backup_sets::find(&mut *context::db().await?, actor.tenant.id, id, after)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("backup set {id} does not exist")))
     }

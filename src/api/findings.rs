@@ -15,7 +15,7 @@ pub async fn list_findings(
     async {
         let actor = auth::actor()?;
         Ok(crate::db::findings::page(
-            &context::pool()?,
+            &mut *context::db().await?,
             actor.tenant.id,
             &query,
             FINDINGS_PAGE_SIZE,
@@ -33,7 +33,7 @@ pub async fn get_finding(id: String) -> Result<FindingDetail, AppError> {
     async {
         let actor = auth::actor()?;
         let id = crate::model::parse_id(&id).map_err(AppError::BadRequest)?;
-        crate::db::findings::find(&context::pool()?, actor.tenant.id, id)
+        crate::db::findings::find(&mut *context::db().await?, actor.tenant.id, id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("finding {id} does not exist")))
     }

@@ -14,10 +14,12 @@ pub async fn get_bell() -> Result<Bell, AppError> {
     use crate::server::{auth, context};
     async {
         let actor = auth::actor()?;
-        Ok(
-            crate::db::notifications::bell(&context::pool()?, actor.tenant.id, actor.user_id)
-                .await?,
+        Ok(crate::db::notifications::bell(
+            &mut *context::db().await?,
+            actor.tenant.id,
+            actor.user_id,
         )
+        .await?)
     }
     .await
     .map_err(AppError::respond)
@@ -33,7 +35,7 @@ pub async fn list_notifications(
     async {
         let actor = auth::actor()?;
         Ok(crate::db::notifications::page(
-            &context::pool()?,
+            &mut *context::db().await?,
             actor.tenant.id,
             actor.user_id,
             query.older,

@@ -12,7 +12,7 @@ pub async fn get_start_options() -> Result<StartOptions, AppError> {
     use crate::server::{auth, context};
     async {
         let actor = auth::actor()?;
-        Ok(crate::db::start_options::load(&context::pool()?, actor.tenant.id).await?)
+        Ok(crate::db::start_options::load(&mut *context::db().await?, actor.tenant.id).await?)
     }
     .await
     .map_err(AppError::respond)

@@ -16,7 +16,7 @@ pub async fn get_overview(range: Option<String>) -> Result<Overview, AppError> {
             .map_err(AppError::BadRequest)?;
         let state = context::state()?;
         Ok(crate::db::overview::load(
-            &state.pool,
+            &mut *context::db().await?,
             actor.tenant.id,
             range,
             state.stalled_after,

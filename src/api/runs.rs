@@ -17,7 +17,7 @@ pub async fn list_runs(#[server(flatten)] query: RunQuery) -> Result<RunPage, Ap
     async {
         let actor = auth::actor()?;
         Ok(crate::db::run_list::page(
-            &context::pool()?,
+            &mut *context::db().await?,
             actor.tenant.id,
             &query,
             RUNS_PAGE_SIZE,
@@ -37,7 +37,7 @@ pub async fn list_run_facets(#[server(flatten)] query: RunQuery) -> Result<RunFa
     async {
         let actor = auth::actor()?;
         Ok(crate::db::run_list::facets(
-            &context::pool()?,
+            &mut *context::db().await?,
             actor.tenant.id,
             &query.for_counts(),
             chrono::Utc::now(),
@@ -56,7 +56,7 @@ pub async fn get_run(id: String) -> Result<RunDetail, AppError> {
     async {
         let actor = auth::actor()?;
         let run_id = crate::model::parse_id(&id).map_err(AppError::BadRequest)?;
-        crate::db::runs::find_detail(&context::pool()?, actor.tenant.id, run_id)
+        crate::db::runs::find_detail(&mut *context::db().await?, actor.tenant.id, run_id)
             .await?
             .ok_or_else(|| run_not_found(run_id))
     }
@@ -84,7 +84,7 @@ pub async fn list_failures(
             FailureKey::parse(&reason_code, skipped.as_deref()).map_err(AppError::BadRequest)?;
         let after = parse_after(after.as_deref()).map_err(AppError::BadRequest)?;
         crate::db::run_failures::page(
-            &context::pool()?,
+            &mut *context::db().await?,
             actor.tenant.id,
             run_id,
             &key,

@@ -211,7 +211,7 @@ async fn start_run(
 async fn follow(pool: &PgPool, tenant_id: i64, run_id: i64) -> anyhow::Result<()> {
     use std::io::Write as _;
     loop {
-        let run = crate::db::runs::find_detail(pool, tenant_id, run_id)
+        let run = crate::db::runs::find_detail(&mut *pool.acquire().await?, tenant_id, run_id)
             .await?
             .with_context(|| format!("run {run_id} disappeared"))?
             .summary;

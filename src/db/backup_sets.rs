@@ -3,7 +3,6 @@
 use super::runs::{SummaryRow, SUMMARY_COLUMNS};
 use crate::model::backup_set::{BackupItem, BackupSetDetail, ITEMS_PAGE_SIZE, RECENT_RUNS};
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 
 /// What a backup item keeps of a policy `p`: its type, name and settings.
 /// Every writer of backup items (the operation, the demo's history) uses it.
@@ -13,7 +12,7 @@ pub const POLICY_SNAPSHOT_SQL: &str =
 /// The set with items after policy id `after` (by policy id); `None` when
 /// the tenant has no such set.
 pub async fn find(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     tenant_id: i64,
     id: i64,
     after: Option<i64>,
@@ -25,7 +24,7 @@ pub async fn find(
     )
     .bind(tenant_id)
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some((name, description, created_at, item_count)) = set else {
         return Ok(None);
@@ -40,7 +39,7 @@ pub async fn find(
     .bind(id)
     .bind(after.unwrap_or(0))
     .bind(ITEMS_PAGE_SIZE as i64 + 1)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let more = items.len() > ITEMS_PAGE_SIZE;
     items.truncate(ITEMS_PAGE_SIZE);
@@ -76,7 +75,7 @@ pub async fn find(
     .bind(tenant_id)
     .bind(id)
     .bind(RECENT_RUNS as i64)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let runs = runs
         .into_iter()
@@ -99,6 +98,7 @@ pub async fn find(
 mod tests {
     use super::*;
     use crate::db::testing::{failed_backup_run, tenant, user};
+    use sqlx::PgPool;
 
     #[sqlx::test]
     async fn a_set_shows_its_items_a_page_at_a_time_and_the_runs_into_it(pool: PgPool) {
@@ -132,7 +132,10 @@ mod tests {
         .await
         .unwrap();
 
-        let first = find(&pool, a, set, None).await.unwrap().unwrap();
+        let first = find(&mut pool.acquire().await.unwrap(), a, set, None)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(first.name, "Nightly");
         assert_eq!(first.item_count, ITEMS_PAGE_SIZE as i64 + 5);
         assert_eq!(first.items.len(), ITEMS_PAGE_SIZE);
@@ -140,7 +143,7 @@ mod tests {
             first.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![run]
         );
-        let second = find(&pool, a, set, first.next_after)
+        let second = find(&mut pool.acquire().await.unwrap(), a, set, first.next_after)
             .await
             .unwrap()
             .unwrap();
@@ -149,6 +152,11 @@ mod tests {
         assert!(second.items[0].policy_id > first.items.last().unwrap().policy_id);
 
         // Another tenant's set is not found.
-        assert_eq!(find(&pool, b, set, None).await.unwrap(), None);
+        assert_eq!(
+            find(&mut pool.acquire().await.unwrap(), b, set, None)
+                .await
+                .unwrap(),
+            None
+        );
     }
 }

@@ -57,7 +57,7 @@ fn push_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &FindingQuery) {
 
 /// Findings newest first (by id), `limit` at a time, by keyset.
 pub async fn page(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     tenant_id: i64,
     f: &FindingQuery,
     limit: i64,
@@ -71,7 +71,7 @@ pub async fn page(
         qb.push(" AND f.id < ").push_bind(before);
     }
     qb.push(" ORDER BY f.id DESC LIMIT ").push_bind(limit + 1);
-    let rows: Vec<Row> = qb.build_query_as().fetch_all(pool).await?;
+    let rows: Vec<Row> = qb.build_query_as().fetch_all(db).await?;
     let more = rows.len() as i64 > limit;
     let findings: Vec<FindingSummary> = rows
         .into_iter()
@@ -84,7 +84,7 @@ pub async fn page(
 
 /// How many findings a drift run's scope and inputs have.
 pub async fn count_for_drift(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     tenant_id: i64,
     scope_key: &str,
     baseline_run_id: Option<i64>,
@@ -98,12 +98,12 @@ pub async fn count_for_drift(
     .bind(scope_key)
     .bind(baseline_run_id)
     .bind(current_run_id)
-    .fetch_one(pool)
+    .fetch_one(db)
     .await
 }
 
 pub async fn find(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     tenant_id: i64,
     id: i64,
 ) -> Result<Option<FindingDetail>, sqlx::Error> {
@@ -122,7 +122,7 @@ pub async fn find(
     ))
     .bind(tenant_id)
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     Ok(detail.map(|d| FindingDetail {
         summary: d.row.summary(),

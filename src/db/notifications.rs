@@ -12,7 +12,9 @@ use uuid::Uuid;
 #[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,
-    data: serde_json::Value,
+    /// `data` as JSON text (selected `data::text`): the entry reads a few
+    /// fields straight from it.
+    data: String,
     created_at: DateTime<Utc>,
     read_at: Option<DateTime<Utc>>,
 }
@@ -58,7 +60,11 @@ pub async fn notify_user(
 
 /// The unread count (capped) and the latest entries, in one query: with no
 /// entries at all there is nothing unread either.
-pub async fn bell(pool: &PgPool, tenant_id: i64, user_id: i64) -> Result<Bell, sqlx::Error> {
+pub async fn bell(
+    db: impl sqlx::PgExecutor<'_>,
+    tenant_id: i64,
+    user_id: i64,
+) -> Result<Bell, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct BellRow {
         #[sqlx(flatten)]
@@ -66,7 +72,7 @@ pub async fn bell(pool: &PgPool, tenant_id: i64, user_id: i64) -> Result<Bell, s
         unread: i64,
     }
     let rows: Vec<BellRow> = sqlx::query_as(
-        "SELECT id, data, created_at, read_at, \
+        "SELECT id, data::text AS data, created_at, read_at, \
                 (SELECT count(*) FROM (SELECT 1 FROM notifications \
                  WHERE tenant_id = $1 AND notifiable_type = 'user' AND notifiable_id = $2 \
                    AND read_at IS NULL LIMIT $3) capped) AS unread \
@@ -78,7 +84,7 @@ pub async fn bell(pool: &PgPool, tenant_id: i64, user_id: i64) -> Result<Bell, s
     .bind(user_id)
     .bind(UNREAD_CAP)
     .bind(BELL_SIZE)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     Ok(Bell {
         unread: rows.first().map_or(0, |r| r.unread),
@@ -88,14 +94,14 @@ pub async fn bell(pool: &PgPool, tenant_id: i64, user_id: i64) -> Result<Bell, s
 
 /// Newest first, `limit` at a time, by keyset (no OFFSET).
 pub async fn page(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     tenant_id: i64,
     user_id: i64,
     before: Option<Cursor<Uuid>>,
     limit: i64,
 ) -> Result<NotificationPage, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, data, created_at, read_at FROM notifications \
+        "SELECT id, data::text AS data, created_at, read_at FROM notifications \
          WHERE tenant_id = $1 AND notifiable_type = 'user' AND notifiable_id = $2 \
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
          ORDER BY created_at DESC, id DESC LIMIT $5",
@@ -105,7 +111,7 @@ pub async fn page(
     .bind(before.map(|c| c.created_at))
     .bind(before.map(|c| c.id))
     .bind(limit + 1)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];

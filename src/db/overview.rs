@@ -10,7 +10,6 @@ use crate::model::overview::{
 use crate::model::run_query::TimeRange;
 use crate::model::RunStatus;
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 use std::time::Duration;
 
 #[derive(sqlx::FromRow)]
@@ -21,22 +20,21 @@ struct StalledRow {
     total: i64,
 }
 
-/// The overview of a tenant over `range` (ending in the hour of `now`).
-/// Its four parts are independent queries and run at once.
+/// The overview of a tenant over `range` (ending in the hour of `now`):
+/// four independent queries, one after the other on the request's one
+/// connection.
 pub async fn load(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     tenant_id: i64,
     range: TimeRange,
     stalled_after: Duration,
     now: DateTime<Utc>,
 ) -> Result<Overview, sqlx::Error> {
     let since = window_start(range, now);
-    let (hours, operations, reasons, (stalled, stalled_total)) = tokio::try_join!(
-        per_hour(pool, tenant_id, range, since),
-        per_operation(pool, tenant_id, since),
-        top_reasons(pool, tenant_id, since),
-        stalled_runs(pool, tenant_id, stalled_after),
-    )?;
+    let hours = per_hour(&mut *conn, tenant_id, range, since).await?;
+    let operations = per_operation(&mut *conn, tenant_id, since).await?;
+    let reasons = top_reasons(&mut *conn, tenant_id, since).await?;
+    let (stalled, stalled_total) = stalled_runs(&mut *conn, tenant_id, stalled_after).await?;
     Ok(Overview {
         range,
         since,
@@ -54,7 +52,7 @@ fn count(n: i64) -> u32 {
 }
 
 async fn per_hour(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     tenant_id: i64,
     range: TimeRange,
     since: DateTime<Utc>,
@@ -65,7 +63,7 @@ async fn per_hour(
     )
     .bind(tenant_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(fill_hours(
         since,
@@ -79,7 +77,7 @@ async fn per_hour(
 /// Runs created in the window that have finished; the buckets are those of
 /// `RunStatus::bucket` (aborted counts as failed).
 async fn per_operation(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     tenant_id: i64,
     since: DateTime<Utc>,
 ) -> Result<Vec<OperationStats>, sqlx::Error> {
@@ -96,7 +94,7 @@ async fn per_operation(
     )
     .bind(tenant_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(per_kind
         .into_iter()
@@ -116,7 +114,7 @@ async fn per_operation(
 /// Failures (not skips) per reason code, counted once per run for the
 /// ranking, with the newest runs that hit each.
 async fn top_reasons(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     tenant_id: i64,
     since: DateTime<Utc>,
 ) -> Result<Vec<ReasonStats>, sqlx::Error> {
@@ -134,7 +132,7 @@ async fn top_reasons(
     .bind(since)
     .bind(TOP_REASONS as i64)
     .bind(RUNS_PER_REASON as i32)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(reasons
         .into_iter()
@@ -150,7 +148,7 @@ async fn top_reasons(
 /// The quietest stalled runs (at most [`STALLED_LISTED`]) and how many
 /// there are in all.
 async fn stalled_runs(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     tenant_id: i64,
     stalled_after: Duration,
 ) -> Result<(Vec<StalledRun>, u32), sqlx::Error> {
@@ -165,7 +163,7 @@ async fn stalled_runs(
     .bind(tenant_id)
     .bind(stalled_after.as_secs_f64())
     .bind(STALLED_LISTED as i64)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let total = stalled_rows.first().map_or(0, |r| count(r.total));
     let stalled = stalled_rows
@@ -185,6 +183,7 @@ mod tests {
     use super::*;
     use crate::db::testing::{set_status, tenant, user};
     use crate::model::StatusBucket;
+    use sqlx::PgPool;
 
     /// A run created `minutes_ago`, taken to `status`; a finished one took
     /// `secs` and, when given, failed items with `codes`.
@@ -288,9 +287,15 @@ mod tests {
         run(&pool, (b, u), DRIFT, 5, "failed", 1, &["foreign"]).await;
 
         let now = Utc::now();
-        let day = load(&pool, a, TimeRange::LastDay, Duration::from_secs(600), now)
-            .await
-            .unwrap();
+        let day = load(
+            &mut pool.acquire().await.unwrap(),
+            a,
+            TimeRange::LastDay,
+            Duration::from_secs(600),
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(day.hours.len(), 24);
         assert_eq!(day.total_runs(), 6);
         let failed: u32 = day
@@ -327,9 +332,15 @@ mod tests {
         assert_eq!((not_found.failures, not_found.runs), (3, 2));
         assert_eq!(not_found.latest_runs, vec![newer, older]);
 
-        let week = load(&pool, a, TimeRange::LastWeek, Duration::from_secs(600), now)
-            .await
-            .unwrap();
+        let week = load(
+            &mut pool.acquire().await.unwrap(),
+            a,
+            TimeRange::LastWeek,
+            Duration::from_secs(600),
+            now,
+        )
+        .await
+        .unwrap();
         assert_eq!(week.hours.len(), 168);
         assert_eq!(week.total_runs(), 7);
         assert!(week.reasons.iter().any(|r| r.reason_code == "too_old"));
@@ -355,7 +366,7 @@ mod tests {
             .unwrap();
         }
         let overview = load(
-            &pool,
+            &mut pool.acquire().await.unwrap(),
             a,
             TimeRange::LastDay,
             Duration::from_secs(600),
@@ -370,7 +381,7 @@ mod tests {
 
         // A lower threshold takes in the busy one too, the quietest first.
         let overview = load(
-            &pool,
+            &mut pool.acquire().await.unwrap(),
             a,
             TimeRange::LastDay,
             Duration::from_secs(30),

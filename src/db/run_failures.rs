@@ -51,7 +51,7 @@ struct GroupRow {
 /// The run's reason codes in display order (at most [`MAX_GROUPS`]), each
 /// with its first [`FIRST_PAGE_ITEMS`] items; and whether more codes exist.
 pub async fn groups(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     tenant_id: i64,
     run_id: i64,
 ) -> Result<(Vec<FailureGroup>, bool), sqlx::Error> {
@@ -73,7 +73,7 @@ pub async fn groups(
     .bind(run_id)
     .bind(MAX_GROUPS as i64 + 1)
     .bind(FIRST_PAGE_ITEMS as i64 + 1)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let more = rows.len() > MAX_GROUPS;
     let groups = rows
@@ -111,7 +111,7 @@ fn into_page(mut rows: Vec<ItemRow>, size: usize) -> FailurePage {
 /// The items of one reason after the cursor `after`, `size` at a time;
 /// `None` when the run is not the tenant's.
 pub async fn page(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     tenant_id: i64,
     run_id: i64,
     key: &FailureKey,
@@ -123,7 +123,7 @@ pub async fn page(
     )
     .bind(tenant_id)
     .bind(run_id)
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     if !exists {
         return Ok(None);
@@ -142,7 +142,7 @@ pub async fn page(
     .bind(&key.reason_code)
     .bind(after.unwrap_or(0))
     .bind(size as i64 + 1)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Some(into_page(rows, size)))
 }

@@ -7,7 +7,7 @@ use crate::model::cursor::Cursor;
 use crate::model::run_query::{RunFacets, RunPage, RunQuery, COUNT_CAP};
 use crate::model::{RunStatus, StatusBucket};
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder};
 
 /// Appends the filters other than the status bucket, for rows aliased `r`.
 fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &RunQuery, now: DateTime<Utc>) {
@@ -43,7 +43,7 @@ fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &RunQuery, now: Dat
 
 /// One page of runs, newest first, starting after `filter.before`.
 pub async fn page(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     tenant_id: i64,
     filter: &RunQuery,
     limit: i64,
@@ -82,7 +82,7 @@ pub async fn page(
     }
     qb.push(") page ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(limit + 1);
-    let rows: Vec<SummaryRow> = qb.build_query_as().fetch_all(pool).await?;
+    let rows: Vec<SummaryRow> = qb.build_query_as().fetch_all(db).await?;
     let more = rows.len() as i64 > limit;
     let runs = rows
         .into_iter()
@@ -98,7 +98,7 @@ pub async fn page(
 /// Counts per status bucket under the filters (except the bucket itself),
 /// each capped at [`COUNT_CAP`], and the tenant's members as initiators.
 pub async fn facets(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     tenant_id: i64,
     filter: &RunQuery,
     now: DateTime<Utc>,
@@ -125,7 +125,7 @@ pub async fn facets(
         .push(") m");
     // The counts come in the order of the statuses bound above.
     let (numbers, ids, users): (Vec<i64>, Vec<i64>, Vec<String>) =
-        qb.build_query_as().fetch_one(pool).await?;
+        qb.build_query_as().fetch_one(db).await?;
     let counts = StatusBucket::ALL
         .into_iter()
         .map(|bucket| {
@@ -147,6 +147,7 @@ mod tests {
     use super::*;
     use crate::db::testing::{member, set_status, tenant, user};
     use crate::model::OperationKind;
+    use sqlx::PgPool;
 
     /// A drift run created `minutes_ago` and taken to `status`.
     async fn run(pool: &PgPool, t: i64, u: i64, key: &str, minutes_ago: i32, status: &str) -> i64 {

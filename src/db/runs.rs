@@ -6,7 +6,6 @@ use crate::model::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::PgPool;
 
 /// Columns of a run as the hub reads them, with the initiator's name.
 pub(crate) const SUMMARY_COLUMNS: &str =
@@ -87,7 +86,7 @@ struct AuditRow {
 /// One run of the tenant with its scope, failures and audit trail; `None`
 /// when the id is unknown or belongs to another tenant.
 pub async fn find_detail(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     tenant_id: i64,
     run_id: i64,
 ) -> Result<Option<RunDetail>, sqlx::Error> {
@@ -113,7 +112,7 @@ pub async fn find_detail(
     let Some(row) = sqlx::query_as::<_, DetailRow>(&sql)
         .bind(tenant_id)
         .bind(run_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?
     else {
         return Ok(None);
@@ -129,7 +128,7 @@ pub async fn find_detail(
     )
     .bind(tenant_id)
     .bind(run_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
 
     let kind = OperationKind::from_parts(&summary.resource, &summary.action);
@@ -147,7 +146,7 @@ pub async fn find_detail(
             current_run_id,
         } => Some(
             super::findings::count_for_drift(
-                pool,
+                &mut *conn,
                 tenant_id,
                 key,
                 *baseline_run_id,
@@ -158,7 +157,7 @@ pub async fn find_detail(
         _ => None,
     };
     let (failure_groups, more_failure_groups) =
-        super::run_failures::groups(pool, tenant_id, run_id).await?;
+        super::run_failures::groups(&mut *conn, tenant_id, run_id).await?;
     Ok(Some(RunDetail {
         summary,
         scope,
@@ -185,18 +184,24 @@ pub async fn find_detail(
 mod tests {
     use super::*;
     use crate::db::testing::{pending_run, tenant, user};
+    use sqlx::PgPool;
 
     #[sqlx::test]
     async fn another_tenants_run_is_not_found(pool: PgPool) {
         let (acme, globex) = (tenant(&pool, "acme").await, tenant(&pool, "globex").await);
         let u = user(&pool, "a@x.example").await;
         let run = pending_run(&pool, globex, u, None).await.unwrap();
-        assert!(find_detail(&pool, acme, run).await.unwrap().is_none());
-        assert!(find_detail(&pool, acme, run + 1000)
+        assert!(find_detail(&mut pool.acquire().await.unwrap(), acme, run)
             .await
             .unwrap()
             .is_none());
-        let detail = find_detail(&pool, globex, run)
+        assert!(
+            find_detail(&mut pool.acquire().await.unwrap(), acme, run + 1000)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let detail = find_detail(&mut pool.acquire().await.unwrap(), globex, run)
             .await
             .unwrap()
             .expect("own run");

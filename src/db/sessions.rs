@@ -1,5 +1,6 @@
-//! Sessions as stored by the session layer (`user_sessions`), read for
-//! the checks an open event stream repeats.
+//! Sessions as the session layer stores them (`user_sessions`): written by
+//! the hub's store, looked up with their member by every signed-in
+//! request, and re-checked by open event streams.
 
 use sqlx::PgPool;
 
@@ -21,4 +22,177 @@ pub async fn grants(
     .bind(tenant_id)
     .fetch_one(pool)
     .await
+}
+
+/// What a request's session id leads to.
+#[derive(Debug)]
+pub enum SessionLookup {
+    /// No live session has this id (signed out, expired, never issued).
+    Missing,
+    /// A live session that does not name its user beside its data (stored
+    /// before sessions did): its data says who it is.
+    Unnamed,
+    /// The session's user is a member of no tenant (or is gone).
+    NoMembership,
+    /// The session's user, in the tenant the session remembers when they
+    /// are still a member there (else in their first tenant by name).
+    Member {
+        member: crate::db::users::Member,
+        remembered_tenant: Option<i64>,
+    },
+}
+
+/// Finds the live session `session_id` and its user's membership in one
+/// statement: the lookup every signed-in request starts with.
+pub async fn lookup(
+    db: impl sqlx::PgExecutor<'_>,
+    session_id: &str,
+) -> Result<SessionLookup, sqlx::Error> {
+    use sqlx::Row as _;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT s.user_id AS session_user_id, s.tenant_id AS remembered_tenant_id, member.* \
+             FROM user_sessions s \
+             LEFT JOIN LATERAL ({}) member ON true \
+             WHERE s.id = $1 AND s.expiry_date > now()",
+            crate::db::users::member_sql("s.user_id", "s.tenant_id")
+        )
+    });
+    let Some(row) = sqlx::query(SQL.as_str())
+        .bind(session_id)
+        .fetch_optional(db)
+        .await?
+    else {
+        return Ok(SessionLookup::Missing);
+    };
+    if row.try_get::<Option<i64>, _>("session_user_id")?.is_none() {
+        return Ok(SessionLookup::Unnamed);
+    }
+    if row.try_get::<Option<i64>, _>("user_id")?.is_none() {
+        return Ok(SessionLookup::NoMembership);
+    }
+    Ok(match crate::db::users::member_from_row(&row)? {
+        Some(member) => SessionLookup::Member {
+            member,
+            remembered_tenant: row.try_get("remembered_tenant_id")?,
+        },
+        None => SessionLookup::NoMembership,
+    })
+}
+
+/// A session as the store writes it: its serialized record, its expiry,
+/// and the user and tenant its data names.
+pub struct StoredSession<'a> {
+    pub id: &'a str,
+    pub data: &'a [u8],
+    pub expiry: chrono::DateTime<chrono::Utc>,
+    pub user_id: Option<i64>,
+    pub tenant_id: Option<i64>,
+}
+
+/// Stores a new session; false (nothing written) when the id is taken.
+pub async fn insert_new(pool: &PgPool, s: &StoredSession<'_>) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO user_sessions (id, data, expiry_date, user_id, tenant_id) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(s.id)
+    .bind(s.data)
+    .bind(s.expiry)
+    .bind(s.user_id)
+    .bind(s.tenant_id)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Stores a session, new or changed.
+pub async fn save(pool: &PgPool, s: &StoredSession<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO user_sessions (id, data, expiry_date, user_id, tenant_id) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date, \
+             user_id = excluded.user_id, tenant_id = excluded.tenant_id",
+    )
+    .bind(s.id)
+    .bind(s.data)
+    .bind(s.expiry)
+    .bind(s.user_id)
+    .bind(s.tenant_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing::{member, tenant};
+
+    async fn store(
+        pool: &PgPool,
+        id: &str,
+        user_id: Option<i64>,
+        tenant_id: Option<i64>,
+        hours: i64,
+    ) {
+        let session = StoredSession {
+            id,
+            data: b"opaque",
+            expiry: chrono::Utc::now() + chrono::Duration::hours(hours),
+            user_id,
+            tenant_id,
+        };
+        save(pool, &session).await.unwrap();
+    }
+
+    #[sqlx::test]
+    async fn a_lookup_tells_members_from_missing_unnamed_and_memberless_sessions(pool: PgPool) {
+        let acme = tenant(&pool, "acme").await;
+        let globex = tenant(&pool, "globex").await;
+        let ann = member(&pool, acme, "ann@acme.example", "operator").await;
+        member(&pool, globex, "ann@acme.example", "viewer").await;
+        let bob = member(&pool, acme, "bob@acme.example", "operator").await;
+        sqlx::query("DELETE FROM tenant_memberships WHERE user_id = $1")
+            .bind(bob)
+            .execute(&pool)
+            .await
+            .unwrap();
+        store(&pool, "in-globex", Some(ann), Some(globex), 1).await;
+        store(&pool, "left-tenant", Some(ann), Some(9_999), 1).await;
+        store(&pool, "expired", Some(ann), Some(acme), -1).await;
+        store(&pool, "unnamed", None, None, 1).await;
+        store(&pool, "memberless", Some(bob), Some(acme), 1).await;
+
+        match lookup(&pool, "in-globex").await.unwrap() {
+            SessionLookup::Member {
+                member,
+                remembered_tenant,
+            } => {
+                assert_eq!((member.user_id, member.tenant.id), (ann, globex));
+                assert_eq!(member.role, crate::model::Role::Viewer);
+                assert_eq!(member.tenants.len(), 2);
+                assert_eq!(remembered_tenant, Some(globex));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A remembered tenant the user is no member of: their first by name.
+        match lookup(&pool, "left-tenant").await.unwrap() {
+            SessionLookup::Member {
+                member,
+                remembered_tenant,
+            } => assert_eq!((member.tenant.id, remembered_tenant), (acme, Some(9_999))),
+            other => panic!("{other:?}"),
+        }
+        for (id, expected) in [
+            ("expired", "Missing"),
+            ("never-issued", "Missing"),
+            ("unnamed", "Unnamed"),
+            ("memberless", "NoMembership"),
+        ] {
+            let found = format!("{:?}", lookup(&pool, id).await.unwrap());
+            assert_eq!(found, expected, "{id}");
+        }
+    }
 }

@@ -89,30 +89,50 @@ impl MemberRow {
     }
 }
 
-/// `user_id` in `tenant_id` when they are a member there, else in their
-/// first tenant by name, with every tenant they are a member of (one
-/// query); `None` when they are a member of none.
-pub async fn member(
-    pool: &PgPool,
-    user_id: i64,
-    tenant_id: Option<i64>,
-) -> Result<Option<Member>, sqlx::Error> {
-    let row: Option<MemberRow> = sqlx::query_as(
+/// The statement reading a member: the user `user` (an SQL expression) in
+/// the tenant `tenant` when they are a member there, else in their first
+/// tenant by name, with every tenant they are a member of. One text for
+/// [`member`] and for the session lookup, which names an outer row's
+/// columns instead of parameters.
+pub(crate) fn member_sql(user: &str, tenant: &str) -> String {
+    format!(
         "WITH mine AS ( \
              SELECT t.id, t.slug, t.name, m.role FROM tenant_memberships m \
-             JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1) \
+             JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = {user}) \
          SELECT u.id AS user_id, u.email, u.name, c.id AS tenant_id, c.slug, c.name AS tenant_name, c.role, \
                 array(SELECT slug FROM mine ORDER BY name, id) AS choice_slugs, \
                 array(SELECT name FROM mine ORDER BY name, id) AS choice_names \
          FROM users u \
-         JOIN LATERAL (SELECT * FROM mine ORDER BY (id = $2) IS TRUE DESC, name, id LIMIT 1) c ON true \
-         WHERE u.id = $1",
+         JOIN LATERAL (SELECT * FROM mine ORDER BY (id = {tenant}) IS TRUE DESC, name, id LIMIT 1) c ON true \
+         WHERE u.id = {user}"
     )
-    .bind(user_id)
-    .bind(tenant_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.and_then(MemberRow::into_member))
+}
+
+/// Reads a member from a row holding [`member_sql`]'s columns; `None` when
+/// the role is not one the hub knows.
+pub(crate) fn member_from_row(row: &sqlx::postgres::PgRow) -> Result<Option<Member>, sqlx::Error> {
+    use sqlx::FromRow as _;
+    Ok(MemberRow::from_row(row)?.into_member())
+}
+
+/// `user_id` in `tenant_id` when they are a member there, else in their
+/// first tenant by name, with every tenant they are a member of (one
+/// query); `None` when they are a member of none.
+pub async fn member(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    tenant_id: Option<i64>,
+) -> Result<Option<Member>, sqlx::Error> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| member_sql("$1", "$2"));
+    let row = sqlx::query(SQL.as_str())
+        .bind(user_id)
+        .bind(tenant_id)
+        .fetch_optional(db)
+        .await?;
+    match row {
+        Some(row) => member_from_row(&row),
+        None => Ok(None),
+    }
 }
 
 /// The user with this email, created with `name` and the password hash

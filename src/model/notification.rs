@@ -54,6 +54,24 @@ pub struct NoticeCounts {
     pub skipped: Option<i64>,
 }
 
+/// The parts of a run notice an entry shows. The rest of the payload
+/// (tenant, operation, url) is skipped, not copied out.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct NoticeShown {
+    title: Option<String>,
+    status: Option<String>,
+    counts: NoticeCounts,
+    error_summary: Option<String>,
+    run: NoticeRunId,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct NoticeRunId {
+    id: Option<i64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationItem {
     /// The notification's uuid.
@@ -69,15 +87,16 @@ pub struct NotificationItem {
 }
 
 impl NotificationItem {
-    /// Builds an item from a stored notification's `data` (the run notice
-    /// payload); fields it lacks are left out rather than failing.
+    /// Builds an item from a stored notification's `data` as JSON text (the
+    /// run notice payload); fields it lacks, or a payload that does not
+    /// read, are left out rather than failing.
     pub fn from_data(
         id: String,
-        data: &serde_json::Value,
+        data: &str,
         created_at: DateTime<Utc>,
         read: bool,
     ) -> NotificationItem {
-        let d: RunNoticeData = serde_json::from_value(data.clone()).unwrap_or_default();
+        let d: NoticeShown = serde_json::from_str(data).unwrap_or_default();
         let counts = &d.counts;
         let mut parts = Vec::new();
         match (counts.processed, counts.total) {
@@ -200,13 +219,25 @@ mod tests {
             "error_summary": "1 failure: policy_not_found (1)",
             "run": {"id": 42, "type": "bulk_operation_run"},
         });
-        let item = NotificationItem::from_data("n1".into(), &data, Utc::now(), false);
+        let item = NotificationItem::from_data("n1".into(), &data.to_string(), Utc::now(), false);
         assert_eq!(item.summary, "8 of 8 items · 1 failed · 1 skipped");
         assert_eq!(item.status, Some(RunStatus::CompletedWithErrors));
         assert_eq!(item.href(), "/runs/42");
-        let bare = NotificationItem::from_data("n2".into(), &json!({}), Utc::now(), true);
+        let bare = NotificationItem::from_data("n2".into(), "{}", Utc::now(), true);
         assert_eq!(bare.title, "Run update");
         assert_eq!(bare.href(), "/notifications");
+    }
+
+    #[test]
+    fn a_payload_that_does_not_read_is_a_bare_update() {
+        for data in ["not json", r#"{"title": 7}"#, "[]"] {
+            let item = NotificationItem::from_data("n3".into(), data, Utc::now(), false);
+            assert_eq!(item.title, "Run update", "{data}");
+            assert_eq!(
+                (item.status, item.run_id, item.summary.as_str()),
+                (None, None, "")
+            );
+        }
     }
 
     #[test]

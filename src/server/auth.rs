@@ -7,8 +7,10 @@
 //! may switch to), so a removed membership or user loses access at once. Server functions take the tenant and the user from here
 //! only, never from anything the browser sends.
 
+use crate::db::sessions::SessionLookup;
 use crate::error::AppError;
 use crate::model::SessionInfo;
+use crate::server::context::RequestDb;
 use axum::http::request::Parts;
 use leptos::prelude::use_context;
 use sqlx::PgPool;
@@ -57,44 +59,72 @@ pub fn session_store(pool: PgPool) -> PostgresStore {
         .expect("static, valid identifiers")
 }
 
-/// The sessions' store as requests use it: `PostgresStore`, with a new
-/// session's creation (a transaction) run to its end in a task of its own,
-/// so a request dropped midway (the client went away) cannot return a
-/// connection to the pool inside a transaction (see `db::begin`).
+/// The sessions' store as requests use it: `PostgresStore`'s layout and
+/// encoding, writing beside each record the user and the tenant its data
+/// names, so that a request finds its session and checks the membership in
+/// one statement ([`crate::db::sessions::lookup`]). Each write is one
+/// statement: a request dropped midway leaves no transaction behind.
 #[derive(Clone, Debug)]
-pub struct Sessions(PostgresStore);
+pub struct Sessions {
+    pool: PgPool,
+    store: PostgresStore,
+}
 
 impl Sessions {
     pub fn new(pool: PgPool) -> Self {
-        Sessions(session_store(pool))
+        Sessions {
+            store: session_store(pool.clone()),
+            pool,
+        }
+    }
+
+    async fn write(&self, record: &Record, new: bool) -> session_store::Result<bool> {
+        let backend = |err: sqlx::Error| session_store::Error::Backend(err.to_string());
+        let data = rmp_serde::to_vec(record)
+            .map_err(|err| session_store::Error::Encode(err.to_string()))?;
+        let named = |key: &str| record.data.get(key).and_then(serde_json::Value::as_i64);
+        let expiry = record.expiry_date;
+        let stored = crate::db::sessions::StoredSession {
+            id: &record.id.to_string(),
+            data: &data,
+            expiry: chrono::DateTime::from_timestamp(expiry.unix_timestamp(), expiry.nanosecond())
+                .ok_or_else(|| session_store::Error::Encode("expiry out of range".into()))?,
+            user_id: named(USER_KEY),
+            tenant_id: named(TENANT_KEY),
+        };
+        if new {
+            crate::db::sessions::insert_new(&self.pool, &stored)
+                .await
+                .map_err(backend)
+        } else {
+            crate::db::sessions::save(&self.pool, &stored)
+                .await
+                .map_err(backend)?;
+            Ok(true)
+        }
     }
 }
 
 #[async_trait::async_trait]
 impl SessionStore for Sessions {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        let store = self.0.clone();
-        let mut owned = record.clone();
-        let (created, owned) = crate::db::run_to_end(async move {
-            let created = store.create(&mut owned).await;
-            (created, owned)
-        })
-        .await
-        .ok_or_else(|| session_store::Error::Backend("the hub is stopping".into()))?;
-        *record = owned;
-        created
+        // A new id until one is free (ids are random; a clash is a freak).
+        while !self.write(record, true).await? {
+            record.id = Id::default();
+        }
+        Ok(())
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.0.save(record).await
+        self.write(record, false).await.map(|_| ())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        self.0.load(id).await
+        self.store.load(id).await
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.0.delete(id).await
+        self.store.delete(id).await
     }
 }
 
@@ -114,33 +144,70 @@ fn session_failed(err: tower_sessions::session::Error) -> AppError {
     AppError::internal()
 }
 
-/// Who this session belongs to, checked against the database. `None` when
-/// nobody is signed in, or the user lost every membership (the session is
-/// then ended).
-pub async fn resolve(pool: &PgPool, session: &Session) -> Result<Option<Actor>, AppError> {
-    let Some(user_id) = session.get::<i64>(USER_KEY).await.map_err(session_failed)? else {
+/// Who this session belongs to, checked against the database on the
+/// request's connection (one statement for a session that names its user).
+/// `None` when nobody is signed in, or the user lost every membership (the
+/// session is then ended).
+pub async fn resolve(db: &RequestDb, session: &Session) -> Result<Option<Actor>, AppError> {
+    let Some(id) = session.id() else {
         return Ok(None);
     };
-    let tenant_id = session
-        .get::<i64>(TENANT_KEY)
-        .await
-        .map_err(session_failed)?;
-    match crate::db::users::member(pool, user_id, tenant_id).await? {
-        Some(actor) => {
-            if tenant_id != Some(actor.tenant.id) {
+    let mut found = crate::db::sessions::lookup(&mut *db.lend().await?, &id.to_string()).await?;
+    if let SessionLookup::Unnamed = found {
+        db.give_back();
+        found = lookup_by_data(db, session).await?;
+    }
+    // Every session call below may use the store, which takes a connection
+    // of its own: the request gives its one back first.
+    match found {
+        SessionLookup::Member {
+            member,
+            remembered_tenant,
+        } => {
+            if remembered_tenant != Some(member.tenant.id) {
                 // The membership of the remembered tenant is gone.
+                db.give_back();
                 session
-                    .insert(TENANT_KEY, actor.tenant.id)
+                    .insert(TENANT_KEY, member.tenant.id)
                     .await
                     .map_err(session_failed)?;
             }
-            Ok(Some(actor))
+            Ok(Some(member))
         }
-        None => {
+        SessionLookup::NoMembership => {
+            db.give_back();
             session.flush().await.map_err(session_failed)?;
             Ok(None)
         }
+        SessionLookup::Missing | SessionLookup::Unnamed => {
+            // Loading finds nothing, which tells the session layer to clear
+            // the browser's cookie.
+            db.give_back();
+            session.get::<i64>(USER_KEY).await.map_err(session_failed)?;
+            Ok(None)
+        }
     }
+}
+
+/// The lookup for a session stored before sessions named their user: its
+/// data says who it is (written again, it names them).
+async fn lookup_by_data(db: &RequestDb, session: &Session) -> Result<SessionLookup, AppError> {
+    let Some(user_id) = session.get::<i64>(USER_KEY).await.map_err(session_failed)? else {
+        return Ok(SessionLookup::Missing);
+    };
+    let remembered_tenant = session
+        .get::<i64>(TENANT_KEY)
+        .await
+        .map_err(session_failed)?;
+    let member =
+        crate::db::users::member(&mut *db.lend().await?, user_id, remembered_tenant).await?;
+    Ok(match member {
+        Some(member) => SessionLookup::Member {
+            member,
+            remembered_tenant,
+        },
+        None => SessionLookup::NoMembership,
+    })
 }
 
 /// The signed-in actor of the current request, as resolved by the sign-in

@@ -347,16 +347,89 @@ async fn a_session_creation_whose_request_is_dropped_leaves_no_transaction_open(
         data: Default::default(),
         expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
     };
-    // Dropped while the store's BEGIN is answered.
+    // Dropped while the store's statement is answered.
     drop_while_answered(store.create(&mut record)).await;
     assert!(
         !in_transaction(&pool).await,
         "the connection went back to the pool inside a transaction"
     );
-    // The creation itself went through.
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM user_sessions")
+    // The store goes on working on the same (only) connection.
+    let mut again = Record {
+        id: Id::default(),
+        ..record.clone()
+    };
+    store.create(&mut again).await.unwrap();
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM user_sessions WHERE id = $1")
+        .bind(again.id.to_string())
         .fetch_all(&pool)
         .await
         .unwrap();
     assert_eq!(ids.len(), 1);
+}
+
+/// The session's user and tenant as its row names them beside the data.
+async fn named_in_sessions(pool: &PgPool) -> Vec<(Option<i64>, Option<i64>)> {
+    sqlx::query_as("SELECT user_id, tenant_id FROM user_sessions")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_session_names_its_user_and_current_tenant_beside_its_data(pool: PgPool) {
+    let acme = tenant(&pool, "acme").await;
+    let globex = tenant(&pool, "globex").await;
+    let ann = member(&pool, acme, "ann@example.com", "operator").await;
+    member(&pool, globex, "ann@example.com", "viewer").await;
+    let addr = spawn_server(pool.clone()).await;
+    let c = Client::new(addr);
+    c.sign_in("ann@example.com", MEMBER_PASSWORD).await;
+    assert_eq!(named_in_sessions(&pool).await, [(Some(ann), Some(acme))]);
+
+    let switched = c
+        .post("/api/session/switch_tenant", &[("slug", "globex")])
+        .await;
+    assert_eq!(switched.status, 200, "{}", switched.body);
+    assert_eq!(named_in_sessions(&pool).await, [(Some(ann), Some(globex))]);
+    let me = c.post("/api/session/current", &[]).await.body;
+    assert!(me.contains("\"role\":\"Viewer\""), "{me}");
+
+    // The membership of the remembered tenant ends: the next request falls
+    // back to the first tenant and the session remembers that one.
+    sqlx::query("DELETE FROM tenant_memberships WHERE tenant_id = $1")
+        .bind(globex)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let me = c.post("/api/session/current", &[]).await.body;
+    assert!(me.contains("\"role\":\"Operator\""), "{me}");
+    assert_eq!(named_in_sessions(&pool).await, [(Some(ann), Some(acme))]);
+}
+
+#[sqlx::test]
+async fn a_session_stored_before_sessions_named_their_user_still_opens_pages(pool: PgPool) {
+    let acme = tenant(&pool, "acme").await;
+    member(&pool, acme, "ann@example.com", "operator").await;
+    let addr = spawn_server(pool.clone()).await;
+    let c = Client::new(addr);
+    c.sign_in("ann@example.com", MEMBER_PASSWORD).await;
+    sqlx::query("UPDATE user_sessions SET user_id = NULL, tenant_id = NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let page = c.get("/runs").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("data-testid=\"user-name\""),
+        "{}",
+        page.body
+    );
+    let me = c.post("/api/session/current", &[]).await.body;
+    assert!(me.contains("ann@example.com"), "{me}");
+
+    // Ending it still ends it.
+    assert_eq!(c.post("/api/auth/sign_out", &[]).await.status, 200);
+    assert_eq!(c.post("/api/session/current", &[]).await.status, 401);
+    assert_eq!(rows_in(&pool, "user_sessions").await, 0);
 }

@@ -3,6 +3,7 @@
 
 use crate::error::AppError;
 use crate::server::auth;
+use crate::server::context::RequestDb;
 use crate::server::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -24,6 +25,14 @@ fn is_public(path: &str) -> bool {
 
 fn is_api(path: &str) -> bool {
     path.starts_with("/api/")
+}
+
+/// Whether the request renders a page of the hub: its reads (nothing but
+/// reads) then share the connection the sign-in gate looked the session up
+/// on. Server functions, the event stream and the exports take connections
+/// of their own, so that no long or writing request holds one it does not use.
+fn renders_page(method: &Method, path: &str) -> bool {
+    *method == Method::GET && !is_api(path) && !path.ends_with(".csv") && !path.ends_with(".json")
 }
 
 /// Percent-encodes a path and query for use as one query parameter value.
@@ -64,10 +73,14 @@ pub async fn require_sign_in(
         tracing::error!("no session layer in front of the sign-in gate");
         return AppError::internal().into_response();
     };
-    let actor = match auth::resolve(&state.pool, &session).await {
+    let db = RequestDb::new(state.pool.clone());
+    let actor = match auth::resolve(&db, &session).await {
         Ok(actor) => actor,
         Err(err) => return err.into_response(),
     };
+    if renders_page(req.method(), &path) {
+        req.extensions_mut().insert(db);
+    }
     let signing_in = path == SIGN_IN_PAGE || path == SIGN_IN_FN;
     match actor {
         Some(_) if path == SIGN_IN_PAGE => {

@@ -202,3 +202,52 @@ async fn every_accepted_connection_sends_without_waiting_for_acks() {
     let (accepted, _) = listener.accept().await;
     assert!(accepted.nodelay().unwrap());
 }
+
+/// A page's reads share the connection its request looked the session up
+/// on, and nothing in a page waits for a second one: on a hub whose pool
+/// has one connection for requests (the other is the event listener's),
+/// every page renders. A read that took a connection of its own while its
+/// request held one would wait out the pool's timeout instead.
+#[sqlx::test]
+async fn every_page_renders_while_its_request_holds_the_pools_one_free_connection(pool: PgPool) {
+    use super::test_client::Client;
+    crate::seed::demo::run(&pool, chrono::Utc::now())
+        .await
+        .unwrap();
+    let (run, set, finding): (i64, i64, i64) = sqlx::query_as(
+        "WITH t AS (SELECT id FROM tenants WHERE slug = 'contoso') \
+         SELECT (SELECT max(id) FROM bulk_operation_runs WHERE tenant_id = (SELECT id FROM t)), \
+                (SELECT max(id) FROM backup_sets WHERE tenant_id = (SELECT id FROM t)), \
+                (SELECT max(id) FROM findings WHERE tenant_id = (SELECT id FROM t))",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let two = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let addr = super::Application::spawn_local(two).await.unwrap().0;
+    let c = Client::new(addr);
+    c.sign_in("olivia@contoso.example", crate::seed::demo::DEMO_PASSWORD)
+        .await;
+    for path in [
+        "/runs".to_string(),
+        "/overview".to_string(),
+        format!("/runs/{run}"),
+        format!("/backup-sets/{set}"),
+        "/start".to_string(),
+        "/findings".to_string(),
+        format!("/findings/{finding}"),
+        "/notifications".to_string(),
+        "/no-such-page".to_string(),
+    ] {
+        let page = c.get(&path).await;
+        let expected = if path == "/no-such-page" { 404 } else { 200 };
+        assert_eq!(page.status, expected, "{path}: {}", page.body);
+        assert!(
+            page.body.contains("data-testid=\"user-name\""),
+            "{path} rendered signed in"
+        );
+    }
+}
