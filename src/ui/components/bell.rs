@@ -4,7 +4,7 @@
 use crate::api::notifications::{MarkAllNotificationsRead, MarkNotificationRead};
 use crate::error::AppError;
 use crate::model::{Bell, NotificationItem};
-use crate::ui::components::{status_badge::StatusBadge, timestamp::Timestamp};
+use crate::ui::components::{status_badge::status_badge, timestamp::timestamp};
 use crate::ui::live::Live;
 use leptos::form::ActionForm;
 use leptos::html;
@@ -60,14 +60,14 @@ pub fn NotificationEntry(
                 }
             >
                 <span class="notification-head">
-                    {item.status.map(|status| view! { <StatusBadge status /> })}
+                    {item.status.map(|status| view! { {status_badge(status)} })}
                     <span class="notification-title">{item.title.clone()}</span>
                     {unread.then(|| view! { <span class="visually-hidden">"(unread)"</span> })}
                 </span>
                 <span class="notification-meta">
                     {(!item.summary.is_empty()).then(|| view! { <span>{item.summary.clone()}</span> })}
                     {item.error_summary.clone().map(|e| view! { <span class="notification-errors">{e}</span> })}
-                    <Timestamp at=item.created_at />
+                    {timestamp(item.created_at)}
                 </span>
             </a>
         </li>

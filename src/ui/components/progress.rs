@@ -1,9 +1,9 @@
 use crate::model::{RunCounters, RunStatus};
 use leptos::prelude::*;
 
-/// Progress of a run: a bar when the total is known, and the counts.
-#[component]
-pub fn ProgressBar(counters: RunCounters, status: RunStatus) -> impl IntoView {
+/// Progress of a run: a bar when the total is known, and the counts. A
+/// plain function, like [`super::timestamp::timestamp`].
+pub fn progress_bar(counters: RunCounters, status: RunStatus) -> impl IntoView {
     let pct = counters.percent();
     let label = match counters.total_items {
         Some(total) if status == RunStatus::Pending => format!("waiting to start · {total} items"),

@@ -2,7 +2,7 @@
 
 use crate::model::RunSummary;
 use crate::ui::components::{
-    progress::ProgressBar, status_badge::StatusBadge, timestamp::Timestamp,
+    progress::progress_bar, status_badge::status_badge, timestamp::timestamp,
 };
 use leptos::prelude::*;
 
@@ -46,17 +46,17 @@ pub fn RunTable(runs: Vec<RunSummary>) -> impl IntoView {
                                         {run.waiting_for_worker().map(|text| view! { <span class="muted waiting-kind" title=text>" · waiting for a worker that knows this kind"</span> })}
                                     </td>
                                     <td>
-                                        <StatusBadge status=run.status />
+                                        {status_badge(run.status)}
                                     </td>
                                     <td class="progress-cell">
-                                        <ProgressBar counters=run.counters status=run.status />
+                                        {progress_bar(run.counters, run.status)}
                                     </td>
                                     <td class="num col-count" data-label="Succeeded">{run.counters.succeeded}</td>
                                     <td class="num col-count" data-label="Failed">{run.counters.failed}</td>
                                     <td class="num col-count" data-label="Skipped">{run.counters.skipped}</td>
                                     <td class="col-initiator">{run.initiator.clone()}</td>
                                     <td class="col-created">
-                                        <Timestamp at=run.created_at />
+                                        {timestamp(run.created_at)}
                                     </td>
                                 </tr>
                             }

@@ -1,9 +1,9 @@
 use crate::model::RunStatus;
 use leptos::prelude::*;
 
-/// A run's status bucket as a colored badge; the stored status is in the title.
-#[component]
-pub fn StatusBadge(status: RunStatus) -> impl IntoView {
+/// A run's status bucket as a colored badge; the stored status is in the
+/// title. A plain function, like [`super::timestamp::timestamp`].
+pub fn status_badge(status: RunStatus) -> impl IntoView {
     let bucket = status.bucket();
     view! {
         <span

@@ -22,9 +22,10 @@ impl Hydrated {
 }
 
 /// A point in time: absolute on the server and during hydration (so both
-/// render the same HTML), relative once the browser has taken over.
-#[component]
-pub fn Timestamp(at: DateTime<Utc>) -> impl IntoView {
+/// render the same HTML), relative once the browser has taken over. A plain
+/// function, not a component: tables render dozens of them, and a
+/// component's erased view and props cost more than the element itself.
+pub fn timestamp(at: DateTime<Utc>) -> impl IntoView {
     let hydrated = use_context::<Hydrated>();
     let absolute = format_absolute(at);
     let title = absolute.clone();

@@ -1,6 +1,6 @@
 use crate::api::backup_sets::get_backup_set;
 use crate::model::backup_set::BackupSetDetail;
-use crate::ui::components::{error_panel::ErrorPanel, run_table::RunTable, timestamp::Timestamp};
+use crate::ui::components::{error_panel::ErrorPanel, run_table::RunTable, timestamp::timestamp};
 use crate::ui::live::Live;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -55,7 +55,7 @@ fn BackupSetView(detail: BackupSetDetail, paged: bool) -> impl IntoView {
                     <td><code class="wrap">{item.policy_external_id}</code></td>
                     <td>{if item.with_assignments { "included" } else { "not included" }}</td>
                     <td><code title=item.settings_hash.clone()>{item.settings_hash.chars().take(12).collect::<String>()}</code></td>
-                    <td><Timestamp at=item.captured_at /></td>
+                    <td>{timestamp(item.captured_at)}</td>
                 </tr>
             }
         })
@@ -70,7 +70,7 @@ fn BackupSetView(detail: BackupSetDetail, paged: bool) -> impl IntoView {
                 <dt>"Description"</dt>
                 <dd>{if detail.description.is_empty() { "—".to_string() } else { detail.description }}</dd>
                 <dt>"Created"</dt>
-                <dd><Timestamp at=detail.created_at /></dd>
+                <dd>{timestamp(detail.created_at)}</dd>
                 <dt>"Policies held"</dt>
                 <dd data-testid="item-count">{count}</dd>
             </dl>

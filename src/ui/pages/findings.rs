@@ -2,7 +2,7 @@ use crate::api::findings::{get_finding, list_findings, AcknowledgeFinding};
 use crate::error::AppError;
 use crate::model::finding::{FindingDetail, FindingQuery, FindingSummary};
 use crate::ui::components::error_panel::ErrorPanel;
-use crate::ui::components::timestamp::Timestamp;
+use crate::ui::components::timestamp::timestamp;
 use crate::ui::components::top_bar::SessionResource;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -121,7 +121,7 @@ fn FindingsTable(findings: Vec<FindingSummary>) -> impl IntoView {
                                 </td>
                                 <td><span class=format!("finding-status finding-{}", f.status)>{f.status.clone()}</span></td>
                                 <td><code class="wrap">{f.scope_key.clone()}</code></td>
-                                <td><Timestamp at=f.created_at /></td>
+                                <td>{timestamp(f.created_at)}</td>
                             </tr>
                         }
                     }).collect_view()}
@@ -238,11 +238,11 @@ fn FindingView(
                     <dt>"Fingerprint"</dt>
                     <dd><code class="wrap">{detail.fingerprint.clone()}</code></dd>
                     <dt>"Found"</dt>
-                    <dd><Timestamp at=f.created_at /></dd>
+                    <dd>{timestamp(f.created_at)}</dd>
                     <dt>"Acknowledged"</dt>
                     <dd>
                         {match (detail.acknowledged_at, detail.acknowledged_by.clone()) {
-                            (Some(at), by) => view! { <Timestamp at /> " by " {by.unwrap_or_else(|| "a former user".into())} }.into_any(),
+                            (Some(at), by) => view! { {timestamp(at)} " by " {by.unwrap_or_else(|| "a former user".into())} }.into_any(),
                             (None, _) => "not yet".into_any(),
                         }}
                     </dd>

@@ -4,7 +4,9 @@ use crate::model::run_query::{RunQuery, TimeRange};
 use crate::model::time::format_millis;
 use crate::model::{OperationKind, StatusBucket};
 use crate::ui::components::charts::{HourlyRunsChart, MeterBar};
-use crate::ui::components::{error_panel::ErrorPanel, progress::ProgressBar, timestamp::Timestamp};
+use crate::ui::components::{
+    error_panel::ErrorPanel, progress::progress_bar, timestamp::timestamp,
+};
 use crate::ui::live::{Live, StatusCache};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -220,8 +222,8 @@ fn StalledPanel(stalled: Vec<StalledRun>, total: u32, after_mins: u64) -> impl I
                 <tr data-run-id=run.id.to_string()>
                     <td><A href=format!("/runs/{}", run.id)>{format!("#{} {}", run.id, run.operation_label())}</A></td>
                     <td>{run.initiator.clone()}</td>
-                    <td><ProgressBar counters=run.counters status=run.status /></td>
-                    <td><Timestamp at=s.progressed_at /></td>
+                    <td>{progress_bar(run.counters, run.status)}</td>
+                    <td>{timestamp(s.progressed_at)}</td>
                 </tr>
             }
         })

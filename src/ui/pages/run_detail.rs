@@ -3,8 +3,8 @@ use crate::error::AppError;
 use crate::model::time::format_duration;
 use crate::model::{AuditEntry, FailureGroup, FailureKey, FailurePage, RunDetail, RunScope};
 use crate::ui::components::{
-    confirm::Confirm, error_panel::ErrorPanel, progress::ProgressBar, status_badge::StatusBadge,
-    timestamp::Timestamp,
+    confirm::Confirm, error_panel::ErrorPanel, progress::progress_bar, status_badge::status_badge,
+    timestamp::timestamp,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -108,7 +108,7 @@ fn RunView(
         <article class="run-detail" data-run-id=s.id>
             <header class="page-head">
                 <h1>{title}</h1>
-                <StatusBadge status=s.status />
+                {status_badge(s.status)}
                 {detail.cancel_requested.then(|| view! { <span class="muted" data-testid="cancel-requested">"stopping…"</span> })}
             </header>
             {s.waiting_for_worker().map(|text| view! { <p class="notice" role="status" data-testid="unknown-kind">{text}</p> })}
@@ -116,7 +116,7 @@ fn RunView(
             <section class="panel" aria-labelledby="progress-heading">
                 <h2 id="progress-heading">"Progress"</h2>
                 <div aria-live="polite">
-                    <ProgressBar counters=s.counters status=s.status />
+                    {progress_bar(s.counters, s.status)}
                 </div>
                 <dl class="counters">
                     <div>
@@ -156,15 +156,15 @@ fn RunView(
                     <dd>{s.initiator.clone()}</dd>
                     <dt>"Created"</dt>
                     <dd>
-                        <Timestamp at=s.created_at />
+                        {timestamp(s.created_at)}
                     </dd>
                     <dt>"Started"</dt>
                     <dd>
-                        {s.started_at.map(|at| view! { <Timestamp at /> }.into_any()).unwrap_or_else(|| "—".into_any())}
+                        {s.started_at.map(|at| view! { {timestamp(at)} }.into_any()).unwrap_or_else(|| "—".into_any())}
                     </dd>
                     <dt>"Finished"</dt>
                     <dd>
-                        {s.finished_at.map(|at| view! { <Timestamp at /> }.into_any()).unwrap_or_else(|| "—".into_any())}
+                        {s.finished_at.map(|at| view! { {timestamp(at)} }.into_any()).unwrap_or_else(|| "—".into_any())}
                     </dd>
                     <dt>"Duration"</dt>
                     <dd>{duration}</dd>
@@ -406,7 +406,7 @@ fn AuditView(entries: Vec<AuditEntry>) -> impl IntoView {
                             .map(|e| {
                                 view! {
                                     <li>
-                                        <Timestamp at=e.created_at />
+                                        {timestamp(e.created_at)}
                                         " · "
                                         <code>{e.action}</code>
                                         " by "
