@@ -124,7 +124,7 @@ pub type Transaction = sqlx::Transaction<'static, sqlx::Postgres>;
 
 /// Runs `step` in a task of its own, so that dropping the caller does not
 /// cut it short. `None` only when the runtime is shutting down.
-pub async fn run_to_end<T: Send + 'static>(
+async fn run_to_end<T: Send + 'static>(
     step: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Option<T> {
     match tokio::spawn(step).await {
