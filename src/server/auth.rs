@@ -11,8 +11,6 @@ use crate::db::sessions::SessionLookup;
 use crate::error::AppError;
 use crate::model::SessionInfo;
 use crate::server::context::RequestDb;
-use axum::http::request::Parts;
-use leptos::prelude::use_context;
 use sqlx::PgPool;
 use std::sync::OnceLock;
 use tower_sessions::cookie::SameSite;
@@ -213,19 +211,15 @@ async fn lookup_by_data(db: &RequestDb, session: &Session) -> Result<SessionLook
 /// The signed-in actor of the current request, as resolved by the sign-in
 /// gate. Every server function that touches tenant data starts here.
 pub fn actor() -> Result<Actor, AppError> {
-    use_context::<Parts>()
-        .and_then(|parts| parts.extensions.get::<Actor>().cloned())
-        .ok_or(AppError::Unauthorized)
+    crate::server::context::request_extension::<Actor>().ok_or(AppError::Unauthorized)
 }
 
 /// The session of the current request.
 pub fn session() -> Result<Session, AppError> {
-    use_context::<Parts>()
-        .and_then(|parts| parts.extensions.get::<Session>().cloned())
-        .ok_or_else(|| {
-            tracing::error!("no session layer in front of the app");
-            AppError::internal()
-        })
+    crate::server::context::request_extension::<Session>().ok_or_else(|| {
+        tracing::error!("no session layer in front of the app");
+        AppError::internal()
+    })
 }
 
 /// Password checks (Argon2, 19 MiB each) running at once; more wait their

@@ -22,6 +22,16 @@ pub fn pool() -> Result<PgPool, AppError> {
     Ok(state()?.pool)
 }
 
+/// An extension of the request being served (the actor, the session, the
+/// request's connection), read in place: taking the request's parts from
+/// the context would copy every header and extension for one of them.
+pub fn request_extension<T: Clone + Send + Sync + 'static>() -> Option<T> {
+    leptos::reactive::owner::with_context::<axum::http::request::Parts, _>(|parts| {
+        parts.extensions.get::<T>().cloned()
+    })
+    .flatten()
+}
+
 /// One pooled connection for all the reads of one request: a page reads
 /// its list, its counts and the bell one after the other on it, and gives
 /// it back once when the request ends. Every connection that goes back to
@@ -100,9 +110,7 @@ impl DerefMut for Db {
 /// when it renders a page (hold it for the call, `&mut *context::db().await?`;
 /// the page's other reads wait for it), else one from the pool.
 pub async fn db() -> Result<Db, AppError> {
-    let request = use_context::<axum::http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<RequestDb>().cloned());
-    match request {
+    match request_extension::<RequestDb>() {
         Some(request) => request.lend().await,
         None => Ok(Db::Pooled(pool()?.acquire().await.map_err(AppError::from)?)),
     }
