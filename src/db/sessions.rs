@@ -90,39 +90,44 @@ pub struct StoredSession<'a> {
     pub tenant_id: Option<i64>,
 }
 
-/// Stores a new session; false (nothing written) when the id is taken.
-pub async fn insert_new(pool: &PgPool, s: &StoredSession<'_>) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO user_sessions (id, data, expiry_date, user_id, tenant_id) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(s.id)
-    .bind(s.data)
-    .bind(s.expiry)
-    .bind(s.user_id)
-    .bind(s.tenant_id)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+/// What storing a session does when its id is stored already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfStored {
+    /// Writes nothing (a new session whose random id clashed).
+    Keep,
+    /// Replaces it (a session that changed).
+    Replace,
 }
 
-/// Stores a session, new or changed.
-pub async fn save(pool: &PgPool, s: &StoredSession<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO user_sessions (id, data, expiry_date, user_id, tenant_id) \
-         VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date, \
-             user_id = excluded.user_id, tenant_id = excluded.tenant_id",
-    )
-    .bind(s.id)
-    .bind(s.data)
-    .bind(s.expiry)
-    .bind(s.user_id)
-    .bind(s.tenant_id)
-    .execute(pool)
-    .await?;
-    Ok(())
+/// Stores a session in one statement; false when nothing was written (the
+/// id was stored already and `if_stored` is [`IfStored::Keep`]).
+pub async fn store(
+    pool: &PgPool,
+    s: &StoredSession<'_>,
+    if_stored: IfStored,
+) -> Result<bool, sqlx::Error> {
+    let sql = match if_stored {
+        IfStored::Keep => {
+            "INSERT INTO user_sessions (id, data, expiry_date, user_id, tenant_id) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING"
+        }
+        IfStored::Replace => {
+            "INSERT INTO user_sessions (id, data, expiry_date, user_id, tenant_id) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date, \
+                 user_id = excluded.user_id, tenant_id = excluded.tenant_id"
+        }
+    };
+    let written = sqlx::query(sql)
+        .bind(s.id)
+        .bind(s.data)
+        .bind(s.expiry)
+        .bind(s.user_id)
+        .bind(s.tenant_id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(written == 1)
 }
 
 #[cfg(test)]
@@ -130,21 +135,21 @@ mod tests {
     use super::*;
     use crate::db::testing::{member, tenant};
 
-    async fn store(
+    async fn session(
         pool: &PgPool,
         id: &str,
         user_id: Option<i64>,
         tenant_id: Option<i64>,
         hours: i64,
     ) {
-        let session = StoredSession {
+        let stored = StoredSession {
             id,
             data: b"opaque",
             expiry: chrono::Utc::now() + chrono::Duration::hours(hours),
             user_id,
             tenant_id,
         };
-        save(pool, &session).await.unwrap();
+        store(pool, &stored, IfStored::Replace).await.unwrap();
     }
 
     #[sqlx::test]
@@ -159,11 +164,11 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        store(&pool, "in-globex", Some(ann), Some(globex), 1).await;
-        store(&pool, "left-tenant", Some(ann), Some(9_999), 1).await;
-        store(&pool, "expired", Some(ann), Some(acme), -1).await;
-        store(&pool, "unnamed", None, None, 1).await;
-        store(&pool, "memberless", Some(bob), Some(acme), 1).await;
+        session(&pool, "in-globex", Some(ann), Some(globex), 1).await;
+        session(&pool, "left-tenant", Some(ann), Some(9_999), 1).await;
+        session(&pool, "expired", Some(ann), Some(acme), -1).await;
+        session(&pool, "unnamed", None, None, 1).await;
+        session(&pool, "memberless", Some(bob), Some(acme), 1).await;
 
         match lookup(&pool, "in-globex").await.unwrap() {
             SessionLookup::Member {

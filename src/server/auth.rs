@@ -7,7 +7,7 @@
 //! may switch to), so a removed membership or user loses access at once. Server functions take the tenant and the user from here
 //! only, never from anything the browser sends.
 
-use crate::db::sessions::SessionLookup;
+use crate::db::sessions::{IfStored, SessionLookup};
 use crate::error::AppError;
 use crate::model::SessionInfo;
 use crate::server::context::RequestDb;
@@ -76,8 +76,7 @@ impl Sessions {
         }
     }
 
-    async fn write(&self, record: &Record, new: bool) -> session_store::Result<bool> {
-        let backend = |err: sqlx::Error| session_store::Error::Backend(err.to_string());
+    async fn write(&self, record: &Record, if_stored: IfStored) -> session_store::Result<bool> {
         let data = rmp_serde::to_vec(record)
             .map_err(|err| session_store::Error::Encode(err.to_string()))?;
         let named = |key: &str| record.data.get(key).and_then(serde_json::Value::as_i64);
@@ -90,16 +89,9 @@ impl Sessions {
             user_id: named(USER_KEY),
             tenant_id: named(TENANT_KEY),
         };
-        if new {
-            crate::db::sessions::insert_new(&self.pool, &stored)
-                .await
-                .map_err(backend)
-        } else {
-            crate::db::sessions::save(&self.pool, &stored)
-                .await
-                .map_err(backend)?;
-            Ok(true)
-        }
+        crate::db::sessions::store(&self.pool, &stored, if_stored)
+            .await
+            .map_err(|err| session_store::Error::Backend(err.to_string()))
     }
 }
 
@@ -107,14 +99,14 @@ impl Sessions {
 impl SessionStore for Sessions {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // A new id until one is free (ids are random; a clash is a freak).
-        while !self.write(record, true).await? {
+        while !self.write(record, IfStored::Keep).await? {
             record.id = Id::default();
         }
         Ok(())
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        self.write(record, false).await.map(|_| ())
+        self.write(record, IfStored::Replace).await.map(|_| ())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
