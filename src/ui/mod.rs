@@ -2,4 +2,5 @@
 
 pub mod components;
 pub mod live;
+pub mod markup;
 pub mod pages;

@@ -1,4 +1,5 @@
 use crate::model::time::{format_absolute, humanize_ago};
+use crate::ui::markup;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
@@ -19,6 +20,17 @@ impl Hydrated {
     pub fn mark(self) {
         self.0.set(true);
     }
+
+    /// The page's flag, if there is one.
+    pub fn get() -> Option<Hydrated> {
+        use_context::<Hydrated>()
+    }
+
+    /// The moment relative times count from: none until the page has
+    /// hydrated. Tracked, so markup that shows times is written again once.
+    pub fn now(flag: Option<Hydrated>) -> Option<DateTime<Utc>> {
+        flag.filter(|Hydrated(f)| f.get()).map(|_| Utc::now())
+    }
 }
 
 /// A point in time: absolute on the server and during hydration (so both
@@ -26,15 +38,31 @@ impl Hydrated {
 /// function, not a component: tables render dozens of them, and a
 /// component's erased view and props cost more than the element itself.
 pub fn timestamp(at: DateTime<Utc>) -> impl IntoView {
-    let hydrated = use_context::<Hydrated>();
+    let hydrated = Hydrated::get();
     let absolute = format_absolute(at);
     let title = absolute.clone();
     view! {
         <time datetime=at.to_rfc3339() title=title>
-            {move || match hydrated {
-                Some(Hydrated(flag)) if flag.get() => humanize_ago(at, Utc::now()),
-                _ => absolute.clone(),
+            {move || match Hydrated::now(hydrated) {
+                Some(now) => humanize_ago(at, now),
+                None => absolute.clone(),
             }}
         </time>
     }
+}
+
+/// The same point in time written into a row's markup: relative to `now`
+/// when given (see [`Hydrated::now`]), absolute otherwise.
+pub fn write_timestamp(buf: &mut String, at: DateTime<Utc>, now: Option<DateTime<Utc>>) {
+    let absolute = format_absolute(at);
+    let shown = match now {
+        Some(now) => humanize_ago(at, now),
+        None => absolute.clone(),
+    };
+    markup::element(
+        buf,
+        "time",
+        &[("datetime", &at.to_rfc3339()), ("title", &absolute)],
+        &shown,
+    );
 }

@@ -1,0 +1,57 @@
+//! Markup written straight into one string, for the long repeated parts of
+//! a page (the runs table's rows, the bell's entries).
+//!
+//! Every element a `view!` renders costs type-erased children and
+//! attributes, hydration markers and a walk when the browser takes over.
+//! Rows that carry no event handler of their own do not need any of that:
+//! they are written here, escaped by `html-escape` (the crate the view layer
+//! escapes with), and set as their parent's `inner_html`, which the browser
+//! leaves as the server sent it while hydrating.
+
+/// Text content, escaped.
+pub fn text(buf: &mut String, value: &str) {
+    html_escape::encode_text_to_string(value, buf);
+}
+
+/// ` name="value"`, the value escaped.
+pub fn attr(buf: &mut String, name: &str, value: &str) {
+    buf.push(' ');
+    buf.push_str(name);
+    buf.push_str("=\"");
+    html_escape::encode_double_quoted_attribute_to_string(value, buf);
+    buf.push('"');
+}
+
+/// `<tag attrs…>text</tag>` for an element holding only text.
+pub fn element(buf: &mut String, tag: &str, attrs: &[(&str, &str)], content: &str) {
+    buf.push('<');
+    buf.push_str(tag);
+    for (name, value) in attrs {
+        attr(buf, name, value);
+    }
+    buf.push('>');
+    text(buf, content);
+    buf.push_str("</");
+    buf.push_str(tag);
+    buf.push('>');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_attribute_values_cannot_open_or_close_markup() {
+        let mut buf = String::new();
+        element(
+            &mut buf,
+            "span",
+            &[("title", "\"><script>x</script>")],
+            "<b>&amp</b>",
+        );
+        assert_eq!(
+            buf,
+            "<span title=\"&quot;&gt;&lt;script&gt;x&lt;/script&gt;\">&lt;b&gt;&amp;amp&lt;/b&gt;</span>"
+        );
+    }
+}
