@@ -259,6 +259,8 @@ test("a run started elsewhere shows up live; its notification opens it", async (
   await page.locator(`.bell-panel .notification.unread a[href="/runs/${runId}"]`).first().click();
   await expect(page).toHaveURL(new RegExp(`/runs/${runId}$`));
   await expect.poll(() => unreadCount(page)).toBe(unread - 1);
+  // Opening an entry closes the panel.
+  await expect(page.locator(".bell-panel")).toBeHidden();
 
   await page.getByTestId("bell").locator("summary").click();
   await page.getByTestId("mark-all-read").click();

@@ -4,11 +4,18 @@
 use crate::api::notifications::{MarkAllNotificationsRead, MarkNotificationRead};
 use crate::error::AppError;
 use crate::model::{Bell, NotificationItem};
-use crate::ui::components::{status_badge::status_badge, timestamp::timestamp};
+use crate::ui::components::{
+    status_badge::write_status_badge,
+    timestamp::{write_timestamp, Hydrated},
+};
 use crate::ui::live::Live;
+use crate::ui::markup;
+use chrono::{DateTime, Utc};
 use leptos::form::ActionForm;
 use leptos::html;
 use leptos::prelude::*;
+use leptos::wasm_bindgen::JsCast;
+use leptos::web_sys;
 
 /// The actions that change read state; pages showing notifications refetch
 /// when their versions move.
@@ -36,42 +43,85 @@ impl ReadActions {
     }
 }
 
-/// One notification: status, title, counts, time. Opening it marks it read
-/// (with JavaScript; without, the link still opens the run).
+/// Notifications as a list: status, title, counts, time. Opening one marks
+/// it read (with JavaScript; without, the link still opens the run). The
+/// entries are one string (see `ui::markup`); one click handler on the list
+/// finds the entry that was opened.
 #[component]
-pub fn NotificationEntry(
-    item: NotificationItem,
+pub fn NotificationList(
+    items: Vec<NotificationItem>,
+    #[prop(into)] class: String,
     #[prop(optional)] on_open: Option<Callback<()>>,
 ) -> impl IntoView {
     let actions = ReadActions::get();
-    let id = item.id.clone();
-    let unread = !item.read;
+    let hydrated = Hydrated::get();
+    let open = move |ev: leptos::ev::MouseEvent| {
+        let Some(target) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        else {
+            return;
+        };
+        if !matches!(target.closest("a"), Ok(Some(_))) {
+            return;
+        }
+        let unread = target
+            .closest("li.unread[data-notification-id]")
+            .ok()
+            .flatten();
+        if let Some(id) = unread.and_then(|li| li.get_attribute("data-notification-id")) {
+            actions.mark_read.dispatch(MarkNotificationRead { id });
+        }
+        if let Some(cb) = on_open {
+            cb.run(());
+        }
+    };
     view! {
-        <li class="notification" class:unread=unread data-notification-id=item.id.clone()>
-            <a
-                href=item.href()
-                on:click=move |_| {
-                    if unread {
-                        actions.mark_read.dispatch(MarkNotificationRead { id: id.clone() });
-                    }
-                    if let Some(cb) = on_open {
-                        cb.run(());
-                    }
-                }
-            >
-                <span class="notification-head">
-                    {item.status.map(|status| view! { {status_badge(status)} })}
-                    <span class="notification-title">{item.title.clone()}</span>
-                    {unread.then(|| view! { <span class="visually-hidden">"(unread)"</span> })}
-                </span>
-                <span class="notification-meta">
-                    {(!item.summary.is_empty()).then(|| view! { <span>{item.summary.clone()}</span> })}
-                    {item.error_summary.clone().map(|e| view! { <span class="notification-errors">{e}</span> })}
-                    {timestamp(item.created_at)}
-                </span>
-            </a>
-        </li>
+        <ul class=class on:click=open inner_html=move || entries(&items, Hydrated::now(hydrated))></ul>
     }
+}
+
+/// The entries' markup; times relative to `now` when given.
+fn entries(items: &[NotificationItem], now: Option<DateTime<Utc>>) -> String {
+    let mut buf = String::with_capacity(items.len() * 700);
+    for item in items {
+        buf.push_str(if item.read {
+            "<li class=\"notification\""
+        } else {
+            "<li class=\"notification unread\""
+        });
+        markup::attr(&mut buf, "data-notification-id", &item.id);
+        buf.push_str("><a");
+        markup::attr(&mut buf, "href", &item.href());
+        buf.push_str("><span class=\"notification-head\">");
+        if let Some(status) = item.status {
+            write_status_badge(&mut buf, status);
+        }
+        markup::element(
+            &mut buf,
+            "span",
+            &[("class", "notification-title")],
+            &item.title,
+        );
+        if !item.read {
+            buf.push_str("<span class=\"visually-hidden\">(unread)</span>");
+        }
+        buf.push_str("</span><span class=\"notification-meta\">");
+        if !item.summary.is_empty() {
+            markup::element(&mut buf, "span", &[], &item.summary);
+        }
+        if let Some(errors) = &item.error_summary {
+            markup::element(
+                &mut buf,
+                "span",
+                &[("class", "notification-errors")],
+                errors,
+            );
+        }
+        write_timestamp(&mut buf, item.created_at, now);
+        buf.push_str("</span></a></li>");
+    }
+    buf
 }
 
 /// The bell's data. Created by the app root, outside any suspense, so the
@@ -116,16 +166,8 @@ fn BellMenu(bell: Bell, actions: ReadActions) -> impl IntoView {
         view! { <p class="empty">"No notifications yet. Runs you start report here."</p> }
             .into_any()
     } else {
-        view! {
-            <ul class="notification-list">
-                {bell
-                    .latest
-                    .into_iter()
-                    .map(|item| view! { <NotificationEntry item on_open=close /> })
-                    .collect_view()}
-            </ul>
-        }
-        .into_any()
+        view! { <NotificationList items=bell.latest class="notification-list" on_open=close /> }
+            .into_any()
     };
     view! {
         <details class="bell" node_ref=panel data-testid="bell">
@@ -158,5 +200,55 @@ fn BellMenu(bell: Bell, actions: ReadActions) -> impl IntoView {
                 </a>
             </div>
         </details>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RunStatus;
+    use chrono::TimeZone;
+
+    fn item(read: bool) -> NotificationItem {
+        NotificationItem {
+            id: "9a6894a7-dbb4-4836-8f91-1f2dc289cda8".into(),
+            title: "Inventory import <failed>".into(),
+            status: Some(RunStatus::Failed),
+            summary: "6 of 8 items · 2 failed".into(),
+            error_summary: Some("2 failures: \"timeout\" (2)".into()),
+            run_id: Some(4),
+            created_at: Utc.with_ymd_and_hms(2026, 12, 4, 21, 38, 37).unwrap(),
+            read,
+        }
+    }
+
+    #[test]
+    fn an_unread_entry_is_marked_for_the_click_handler_and_escapes_its_texts() {
+        let html = entries(&[item(false)], None);
+        assert!(html.starts_with(
+            "<li class=\"notification unread\" data-notification-id=\"9a6894a7-dbb4-4836-8f91-1f2dc289cda8\"><a href=\"/runs/4\">"
+        ), "{html}");
+        assert!(html.contains("<span class=\"notification-title\">Inventory import &lt;failed&gt;</span><span class=\"visually-hidden\">(unread)</span>"));
+        assert!(
+            html.contains("<span class=\"notification-errors\">2 failures: \"timeout\" (2)</span>")
+        );
+        assert!(html.contains("data-status=\"failed\">failed</span>"));
+        assert!(
+            html.ends_with("2026-12-04 21:38:37 UTC</time></span></a></li>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_read_entry_has_no_unread_marks_and_shows_relative_times_once_given_now() {
+        let read = item(true);
+        let now = read.created_at + chrono::Duration::hours(2);
+        let html = entries(&[read], Some(now));
+        assert!(
+            html.starts_with("<li class=\"notification\" data-notification-id="),
+            "{html}"
+        );
+        assert!(!html.contains("unread"), "{html}");
+        assert!(html.contains(">2 hours ago</time>"), "{html}");
     }
 }

@@ -1,7 +1,7 @@
 use crate::api::notifications::list_notifications;
 use crate::error::AppError;
 use crate::model::notification::NotificationQuery;
-use crate::ui::components::bell::{NotificationEntry, ReadActions};
+use crate::ui::components::bell::{NotificationList, ReadActions};
 use crate::ui::components::error_panel::ErrorPanel;
 use crate::ui::live::Live;
 use leptos::form::ActionForm;
@@ -48,9 +48,7 @@ pub fn NotificationsPage() -> impl IntoView {
                     }
                     Ok(p) => {
                         view! {
-                            <ul class="notification-list panel">
-                                {p.items.into_iter().map(|item| view! { <NotificationEntry item /> }).collect_view()}
-                            </ul>
+                            <NotificationList items=p.items class="notification-list panel" />
                             <nav class="pager" aria-label="Pages">
                                 {deep().then(|| view! { <A href="/notifications">"Newest"</A> })}
                                 {p.older.map(|c| view! { <A href=NotificationQuery { older: Some(c) }.to_url()>"Older"</A> })}
