@@ -9,15 +9,56 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// `2026-11-29 14:03:05 UTC`: the same on server and browser.
 pub fn format_absolute(at: DateTime<Utc>) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        at.year(),
-        at.month(),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+    let mut buf = String::with_capacity(23);
+    write_date_time(&mut buf, at, ' ');
+    buf.push_str(" UTC");
+    buf
+}
+
+/// `2026-11-29T14:03:05.042Z`, as a `datetime` attribute and JavaScript's
+/// `toISOString` write it.
+pub fn format_iso(at: DateTime<Utc>) -> String {
+    let mut buf = String::with_capacity(24);
+    write_date_time(&mut buf, at, 'T');
+    buf.push('.');
+    push_digits(&mut buf, at.timestamp_subsec_millis(), 3);
+    buf.push('Z');
+    buf
+}
+
+/// `2026-11-29{between}14:03:05`. Tables write dozens of times per page, so
+/// this pushes digits rather than going through `format!`.
+fn write_date_time(buf: &mut String, at: DateTime<Utc>, between: char) {
+    push_digits(buf, at.year().max(0) as u32, 4);
+    buf.push('-');
+    push_digits(buf, at.month(), 2);
+    buf.push('-');
+    push_digits(buf, at.day(), 2);
+    buf.push(between);
+    push_digits(buf, at.hour(), 2);
+    buf.push(':');
+    push_digits(buf, at.minute(), 2);
+    buf.push(':');
+    push_digits(buf, at.second(), 2);
+}
+
+/// `n` in decimal, zero-padded to at least `width` digits.
+fn push_digits(buf: &mut String, n: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut i = digits.len();
+    let mut rest = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let start = i.min(digits.len() - width.min(digits.len()));
+    for &d in &digits[start..] {
+        buf.push(d as char);
+    }
 }
 
 /// `Nov 29`.
@@ -101,8 +142,13 @@ mod tests {
                 at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
             );
             assert_eq!(format_day(at), at.format("%b %-d").to_string());
+            assert_eq!(
+                format_iso(at),
+                at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+            );
             assert_eq!(format_hour(at), at.format("%H:00").to_string());
-            at += Duration::seconds(86_400 * 3 + 3_600 * 7 + 60 * 13 + 17);
+            at += Duration::seconds(86_400 * 3 + 3_600 * 7 + 60 * 13 + 17)
+                + Duration::milliseconds(37);
         }
     }
 

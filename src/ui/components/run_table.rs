@@ -143,7 +143,7 @@ mod tests {
         assert!(rows.contains("aria-valuenow=\"25\" aria-valuetext=\"2 of 8 items\""));
         assert!(rows.contains("<td class=\"num col-count\" data-label=\"Failed\">1</td>"));
         assert!(rows.contains(
-            "<time datetime=\"2026-12-04T22:03:37+00:00\" title=\"2026-12-04 22:03:37 UTC\">2026-12-04 22:03:37 UTC</time>"
+            "<time datetime=\"2026-12-04T22:03:37.000Z\" title=\"2026-12-04 22:03:37 UTC\">2026-12-04 22:03:37 UTC</time>"
         ));
     }
 

@@ -1,4 +1,4 @@
-use crate::model::time::{format_absolute, humanize_ago};
+use crate::model::time::{format_absolute, format_iso, humanize_ago};
 use crate::ui::markup;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
@@ -42,7 +42,7 @@ pub fn timestamp(at: DateTime<Utc>) -> impl IntoView {
     let absolute = format_absolute(at);
     let title = absolute.clone();
     view! {
-        <time datetime=at.to_rfc3339() title=title>
+        <time datetime=format_iso(at) title=title>
             {move || match Hydrated::now(hydrated) {
                 Some(now) => humanize_ago(at, now),
                 None => absolute.clone(),
@@ -62,7 +62,7 @@ pub fn write_timestamp(buf: &mut String, at: DateTime<Utc>, now: Option<DateTime
     markup::element(
         buf,
         "time",
-        &[("datetime", &at.to_rfc3339()), ("title", &absolute)],
+        &[("datetime", &format_iso(at)), ("title", &absolute)],
         &shown,
     );
 }
