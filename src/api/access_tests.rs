@@ -102,6 +102,13 @@ pub(super) const PROBES: &[Probe] = &[
         multipart: false,
     },
     Probe {
+        path: "/api/runs/page",
+        access: Access::Read,
+        args: none,
+        takes_ids: false,
+        multipart: false,
+    },
+    Probe {
         path: "/api/runs/get",
         access: Access::Read,
         args: |ids| vec![("id", ids.pending_run.to_string())],

@@ -65,6 +65,7 @@ async fn list_queries_travel_as_url_values_and_bad_ones_say_why(pool: PgPool) {
             "unknown status filter",
         ),
         ("/api/runs/facets", [("op", "rm.rf")], "unknown operation"),
+        ("/api/runs/page", [("range", "forever")], "time range"),
         ("/api/findings/list", [("baseline", "x")], "baseline"),
         ("/api/notifications/list", [("older", "x_y")], "page cursor"),
     ] {

@@ -7,7 +7,7 @@ use crate::model::cursor::Cursor;
 use crate::model::run_query::{RunFacets, RunPage, RunQuery, COUNT_CAP};
 use crate::model::{RunStatus, StatusBucket};
 use chrono::{DateTime, Duration, Utc};
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{FromRow, Postgres, QueryBuilder, Row};
 
 /// Appends the filters other than the status bucket, for rows aliased `r`.
 fn push_filters(qb: &mut QueryBuilder<'_, Postgres>, filter: &RunQuery, now: DateTime<Utc>) {
@@ -49,13 +49,75 @@ pub async fn page(
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<RunPage, sqlx::Error> {
-    // A bucket of several statuses reads each status's index range in
-    // order and merges them, instead of sorting all matching rows.
+    let mut qb = QueryBuilder::new("");
+    push_page(&mut qb, tenant_id, filter, limit, now);
+    let rows: Vec<SummaryRow> = qb.build_query_as().fetch_all(db).await?;
+    into_page(rows, limit)
+}
+
+/// Counts per status bucket under the filters (except the bucket itself),
+/// each capped at [`COUNT_CAP`], and the tenant's members as initiators.
+pub async fn facets(
+    db: impl sqlx::PgExecutor<'_>,
+    tenant_id: i64,
+    filter: &RunQuery,
+    now: DateTime<Utc>,
+) -> Result<RunFacets, sqlx::Error> {
+    let mut qb = QueryBuilder::new("");
+    push_facets(&mut qb, tenant_id, &filter.for_counts(), now);
+    let (numbers, ids, names) = qb.build_query_as().fetch_one(db).await?;
+    Ok(into_facets(numbers, ids, names))
+}
+
+/// [`page`] and [`facets`] in one statement: a first visit of the list
+/// needs both, and a round trip costs the database more than either.
+pub async fn page_and_facets(
+    db: impl sqlx::PgExecutor<'_>,
+    tenant_id: i64,
+    filter: &RunQuery,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<(RunPage, RunFacets), sqlx::Error> {
+    // The facets' one row, joined to each run of the page; with no run,
+    // the facets' row alone (the run's columns null).
+    let mut qb = QueryBuilder::new("SELECT f.counts, f.ids, f.names, p.* FROM (");
+    push_facets(&mut qb, tenant_id, &filter.for_counts(), now);
+    qb.push(") f LEFT JOIN LATERAL (");
+    push_page(&mut qb, tenant_id, filter, limit, now);
+    qb.push(") p ON true ORDER BY p.created_at DESC, p.id DESC");
+    let rows = qb.build().fetch_all(db).await?;
+    let first = rows
+        .first()
+        .ok_or_else(|| sqlx::Error::Protocol("the runs list's facets read no row".into()))?;
+    let facets = into_facets(
+        first.try_get("counts")?,
+        first.try_get("ids")?,
+        first.try_get("names")?,
+    );
+    let mut runs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<i64>, _>("id")?.is_some() {
+            runs.push(SummaryRow::from_row(row)?);
+        }
+    }
+    Ok((into_page(runs, limit)?, facets))
+}
+
+/// The page's statement. A bucket of several statuses reads each status's
+/// index range in order and merges them, instead of sorting all matching
+/// rows.
+fn push_page(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    tenant_id: i64,
+    filter: &RunQuery,
+    limit: i64,
+    now: DateTime<Utc>,
+) {
     let statuses: Vec<Option<RunStatus>> = match filter.bucket {
         None => vec![None],
         Some(bucket) => bucket.statuses().into_iter().map(Some).collect(),
     };
-    let mut qb = QueryBuilder::new("SELECT * FROM (");
+    qb.push("SELECT * FROM (");
     for (i, status) in statuses.iter().enumerate() {
         if i > 0 {
             qb.push(" UNION ALL ");
@@ -68,7 +130,7 @@ pub async fn page(
         if let Some(status) = status {
             qb.push(" AND r.status = ").push_bind(status.as_str());
         }
-        push_filters(&mut qb, filter, now);
+        push_filters(qb, filter, now);
         if let Some(c) = filter.before {
             qb.push(" AND (r.created_at, r.id) < (")
                 .push_bind(c.created_at)
@@ -82,7 +144,11 @@ pub async fn page(
     }
     qb.push(") page ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(limit + 1);
-    let rows: Vec<SummaryRow> = qb.build_query_as().fetch_all(db).await?;
+}
+
+/// Up to `limit` rows (one more was read to tell whether an older page
+/// exists) and the cursor of that page.
+fn into_page(rows: Vec<SummaryRow>, limit: i64) -> Result<RunPage, sqlx::Error> {
     let more = rows.len() as i64 > limit;
     let runs = rows
         .into_iter()
@@ -95,22 +161,20 @@ pub async fn page(
     Ok(RunPage { runs, older })
 }
 
-/// Counts per status bucket under the filters (except the bucket itself),
-/// each capped at [`COUNT_CAP`], and the tenant's members as initiators.
-pub async fn facets(
-    db: impl sqlx::PgExecutor<'_>,
+/// The facets' statement: one row of the counts (in the order of
+/// [`RunStatus::ALL`]) and the initiators' ids and names.
+fn push_facets(
+    qb: &mut QueryBuilder<'_, Postgres>,
     tenant_id: i64,
-    filter: &RunQuery,
+    counted: &RunQuery,
     now: DateTime<Utc>,
-) -> Result<RunFacets, sqlx::Error> {
-    // The counts and the initiators in one statement: one round trip and
-    // one pooled connection per page instead of two.
+) {
     let statuses: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
-    let mut qb = QueryBuilder::new(
+    qb.push(
         "SELECT c.counts, m.ids, m.names FROM (SELECT array_agg((SELECT count(*) FROM (SELECT 1 FROM bulk_operation_runs r WHERE r.tenant_id = ",
     );
     qb.push_bind(tenant_id).push(" AND r.status = s.status");
-    push_filters(&mut qb, filter, now);
+    push_filters(qb, counted, now);
     qb.push(" LIMIT ")
         .push_bind(COUNT_CAP)
         .push(") capped) ORDER BY s.ord) AS counts FROM unnest(")
@@ -123,9 +187,10 @@ pub async fn facets(
         )
         .push_bind(tenant_id)
         .push(") m");
-    // The counts come in the order of the statuses bound above.
-    let (numbers, ids, users): (Vec<i64>, Vec<i64>, Vec<String>) =
-        qb.build_query_as().fetch_one(db).await?;
+}
+
+/// Per-status counts summed into buckets, and the initiators as pairs.
+fn into_facets(numbers: Vec<i64>, ids: Vec<i64>, names: Vec<String>) -> RunFacets {
     let counts = StatusBucket::ALL
         .into_iter()
         .map(|bucket| {
@@ -138,8 +203,10 @@ pub async fn facets(
             (bucket, n.min(COUNT_CAP))
         })
         .collect();
-    let initiators: Vec<(i64, String)> = ids.into_iter().zip(users).collect();
-    Ok(RunFacets { counts, initiators })
+    RunFacets {
+        counts,
+        initiators: ids.into_iter().zip(names).collect(),
+    }
 }
 
 #[cfg(test)]
@@ -305,5 +372,56 @@ mod tests {
             .map(|(_, n)| n)
             .sum();
         assert_eq!(counted, 1);
+    }
+
+    #[sqlx::test]
+    async fn one_statement_reads_the_same_page_and_facets_as_two(pool: PgPool) {
+        let t = tenant(&pool, "acme").await;
+        let other = tenant(&pool, "globex").await;
+        let ann = member(&pool, t, "ann@acme.example", "operator").await;
+        let bob = member(&pool, other, "bob@globex.example", "operator").await;
+        for (i, status) in ["failed", "completed", "aborted", "running", "pending"]
+            .into_iter()
+            .enumerate()
+        {
+            run(&pool, t, ann, &format!("k{i}"), 10 - i as i32, status).await;
+        }
+        run(&pool, other, bob, "theirs", 1, "failed").await;
+        let now = Utc::now();
+        let first = page(&pool, t, &RunQuery::default(), 2, now).await.unwrap();
+        for filter in [
+            RunQuery::default(),
+            before(&first),
+            RunQuery {
+                bucket: Some(StatusBucket::Failed),
+                ..Default::default()
+            },
+            // Nothing matches: an empty page, and the counts still read.
+            RunQuery {
+                search: Some("no such key".into()),
+                ..Default::default()
+            },
+        ] {
+            let (one_page, one_facets) = page_and_facets(&pool, t, &filter, 2, now).await.unwrap();
+            assert_eq!(
+                one_page,
+                page(&pool, t, &filter, 2, now).await.unwrap(),
+                "{filter:?}"
+            );
+            assert_eq!(
+                one_facets,
+                facets(&pool, t, &filter, now).await.unwrap(),
+                "{filter:?}"
+            );
+            assert_eq!(
+                one_facets.initiators,
+                [(ann, "ann@acme.example".to_string())]
+            );
+        }
+        let (all, _) = page_and_facets(&pool, t, &RunQuery::default(), 2, now)
+            .await
+            .unwrap();
+        assert_eq!(all.runs.len(), 2);
+        assert!(all.older.is_some());
     }
 }

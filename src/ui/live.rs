@@ -82,20 +82,46 @@ where
     where
         Fut: std::future::Future<Output = Result<V, E>>,
     {
+        match self.lookup(live, &key) {
+            Cached::Known(value) => Ok(value),
+            Cached::Missing(stamp) => {
+                let value = fetch().await?;
+                self.remember(stamp, key, value.clone());
+                Ok(value)
+            }
+        }
+    }
+
+    /// The value remembered for `key`, if no run changed status since.
+    pub fn lookup(self, live: Live, key: &K) -> Cached<V> {
         let statuses = live.statuses.get_untracked();
         let known = self.last.with_value(|last| {
             last.as_ref()
-                .filter(|(k, s, _)| *k == key && *s == statuses)
+                .filter(|(k, s, _)| k == key && *s == statuses)
                 .map(|(_, _, v)| v.clone())
         });
-        if let Some(value) = known {
-            return Ok(value);
+        match known {
+            Some(value) => Cached::Known(value),
+            None => Cached::Missing(Stamp(statuses)),
         }
-        let value = fetch().await?;
-        self.last.set_value(Some((key, statuses, value.clone())));
-        Ok(value)
+    }
+
+    /// Remembers a value fetched after a [`Cached::Missing`] lookup.
+    pub fn remember(self, stamp: Stamp, key: K, value: V) {
+        self.last.set_value(Some((key, stamp.0, value)));
     }
 }
+
+/// What [`StatusCache::lookup`] found.
+pub enum Cached<V> {
+    Known(V),
+    /// Nothing for the key: fetch, then [`StatusCache::remember`] it with
+    /// this stamp (the status changes seen before the fetch).
+    Missing(Stamp),
+}
+
+/// The number of status changes seen when a lookup missed.
+pub struct Stamp(u64);
 
 impl<K, V> Default for StatusCache<K, V>
 where

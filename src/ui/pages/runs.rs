@@ -1,10 +1,10 @@
-use crate::api::runs::{list_run_facets, list_runs};
+use crate::api::runs::{list_runs, list_runs_with_facets};
 use crate::error::AppError;
 use crate::model::cursor::Cursor;
 use crate::model::run_query::{format_count, RunFacets, RunQuery, TimeRange};
 use crate::model::{OperationKind, RunSummary};
 use crate::ui::components::{error_panel::ErrorPanel, run_table::RunTable};
-use crate::ui::live::{Live, StatusCache};
+use crate::ui::live::{Cached, Live, StatusCache};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Form, A};
@@ -31,14 +31,16 @@ pub fn RunsPage() -> impl IntoView {
         move |(query, refresh, _)| async move {
             let query = query.map_err(|e| AppError::BadRequest(e).on_page())?;
             // The counts depend on the filters but not on the status or
-            // the page, and the refresh button asks again.
-            let counted = query.for_counts();
-            let facets = counts
-                .get_or_fetch(live, (counted.clone(), refresh), || {
-                    list_run_facets(counted)
-                })
-                .await?;
-            let page = list_runs(query.clone()).await?;
+            // the page, and the refresh button asks again. Without them,
+            // the page and the counts come in one request.
+            let (page, facets) = match counts.lookup(live, &(query.for_counts(), refresh)) {
+                Cached::Known(facets) => (list_runs(query.clone()).await?, facets),
+                Cached::Missing(stamp) => {
+                    let (page, facets) = list_runs_with_facets(query.clone()).await?;
+                    counts.remember(stamp, (query.for_counts(), refresh), facets.clone());
+                    (page, facets)
+                }
+            };
             Ok::<_, AppError>((query, page, facets))
         },
     );
