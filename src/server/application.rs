@@ -2,7 +2,7 @@
 //! `opshub serve` (beside its workers, see [`super::shutdown::run_hub`]), by
 //! the tests (on a free port) and by the benchmark alike.
 
-use crate::server::state::{AppState, DEFAULT_STALLED_AFTER};
+use crate::server::state::{AppState, AppStateInner, DEFAULT_STALLED_AFTER};
 use crate::server::{assets, http, live::LiveHub};
 use anyhow::Context as _;
 use ipnet::IpNet;
@@ -74,12 +74,21 @@ impl Application {
     /// Binds the address and builds the shared state (the event fan-out
     /// starts listening at once).
     pub async fn build(pool: PgPool, config: HubConfig) -> anyhow::Result<Application> {
+        Application::build_adjusted(pool, config, |_| {}).await
+    }
+
+    /// [`Application::build`], with the state adjusted before it is shared.
+    async fn build_adjusted(
+        pool: PgPool,
+        config: HubConfig,
+        adjust: impl FnOnce(&mut AppStateInner),
+    ) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("listening on {}", config.addr))?;
         let mut leptos_options = config.leptos_options;
         leptos_options.site_addr = listener.local_addr()?;
-        let state = AppState {
+        let mut state = AppStateInner {
             leptos_options,
             live: LiveHub::spawn(pool.clone()),
             pool,
@@ -88,7 +97,16 @@ impl Application {
             trusted_proxies: config.trusted_proxies,
             metrics_token: config.metrics_token,
         };
-        Ok(Application { state, listener })
+        adjust(&mut state);
+        Ok(Application {
+            state: AppState::new(state),
+            listener,
+        })
+    }
+
+    /// The state its requests share.
+    pub fn state(&self) -> AppState {
+        self.state.clone()
     }
 
     /// The address it listens on (the port picked, for port 0).
@@ -130,10 +148,12 @@ impl Application {
     /// shorter stream recheck, say).
     pub async fn spawn_local_with(
         pool: PgPool,
-        adjust: impl FnOnce(&mut AppState),
+        adjust: impl FnOnce(&mut AppStateInner),
     ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
-        let mut app = Application::build(pool, HubConfig::local()).await?;
-        adjust(&mut app.state);
-        Ok(app.spawn())
+        Ok(
+            Application::build_adjusted(pool, HubConfig::local(), adjust)
+                .await?
+                .spawn(),
+        )
     }
 }

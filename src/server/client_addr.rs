@@ -55,7 +55,7 @@ pub fn of_request() -> Option<String> {
     let parts = use_context::<Parts>()?;
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
     let proxies = use_context::<AppState>()
-        .map(|state| state.trusted_proxies)
+        .map(|state| state.trusted_proxies.clone())
         .unwrap_or_else(|| std::sync::Arc::new([]));
     let forwarded = parts
         .headers

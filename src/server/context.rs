@@ -19,7 +19,7 @@ pub fn state() -> Result<AppState, AppError> {
 }
 
 pub fn pool() -> Result<PgPool, AppError> {
-    Ok(state()?.pool)
+    Ok(state()?.pool.clone())
 }
 
 /// An extension of the request being served (the actor, the session, the

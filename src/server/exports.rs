@@ -63,7 +63,13 @@ async fn export(state: AppState, id: &str, actor: Option<Actor>, format: Format)
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Json => ("application/json", "json"),
     };
-    let body = Body::from_stream(stream(state.pool, tenant_id, run_id, run_level, format));
+    let body = Body::from_stream(stream(
+        state.pool.clone(),
+        tenant_id,
+        run_id,
+        run_level,
+        format,
+    ));
     (
         [
             (header::CONTENT_TYPE, content_type.to_string()),

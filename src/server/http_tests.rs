@@ -253,14 +253,14 @@ async fn pages_load_their_data_while_another_hub_is_built(pool: PgPool) {
     use std::time::Duration;
 
     let c = demo_operator(pool.clone()).await;
-    let mut state = None;
-    let (_addr, _hub) =
-        super::Application::spawn_local_with(super::test_client::hub_pool(&pool), |s| {
-            state = Some(s.clone())
-        })
-        .await
-        .unwrap();
-    let state = state.unwrap();
+    let app = super::Application::build(
+        super::test_client::hub_pool(&pool),
+        super::application::HubConfig::local(),
+    )
+    .await
+    .unwrap();
+    let state = app.state();
+    let (_addr, _hub) = app.spawn();
     let stop = Arc::new(AtomicBool::new(false));
     // Built on a thread and a runtime of its own, as another test's hub is.
     let building = std::thread::spawn({
