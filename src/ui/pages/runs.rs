@@ -5,6 +5,7 @@ use crate::model::run_query::{format_count, RunFacets, RunQuery, TimeRange};
 use crate::model::{OperationKind, RunSummary};
 use crate::ui::components::{error_panel::ErrorPanel, run_table::RunTable};
 use crate::ui::live::{Cached, Live, StatusCache};
+use crate::ui::markup;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Form, A};
@@ -85,29 +86,9 @@ pub fn RunsPage() -> impl IntoView {
 /// JavaScript the browser loads the URL, with it the router does).
 #[component]
 fn Controls(facets: RunFacets, filter: RunQuery) -> impl IntoView {
-    let all_href = filter.with_bucket(None).to_url();
-    let total: i64 = facets.counts.iter().map(|(_, n)| n).sum();
-    let chips = facets
-        .counts
-        .clone()
-        .into_iter()
-        .map(|(bucket, n)| {
-            let current = filter.bucket == Some(bucket);
-            view! {
-                <li>
-                    <a
-                        href=filter.with_bucket(Some(bucket)).to_url()
-                        class=format!("chip chip-{}", bucket.slug())
-                        aria-current=current.then_some("true")
-                        data-bucket=bucket.slug()
-                    >
-                        {bucket.label()}
-                        <span class="chip-count">{format_count(n)}</span>
-                    </a>
-                </li>
-            }
-        })
-        .collect_view();
+    // Chips and options are markup written as one string each (see
+    // ui::markup): links and choices only, no handler of their own.
+    let chips = status_chips(&facets, &filter);
     let selected_op = filter.kind.map(|k| k.key().to_string()).unwrap_or_default();
     let selected_by = filter.initiator.map(|u| u.to_string()).unwrap_or_default();
     let selected_range = filter
@@ -118,59 +99,45 @@ fn Controls(facets: RunFacets, filter: RunQuery) -> impl IntoView {
         .bucket
         .map(|b| b.slug().to_string())
         .unwrap_or_default();
+    let initiators = options(
+        ("", "Anyone"),
+        facets
+            .initiators
+            .iter()
+            .map(|(id, name)| (id.to_string(), name.as_str())),
+        &selected_by,
+    );
     view! {
         <nav class="chips" aria-label="Status">
-            <ul>
-                <li>
-                    <a
-                        href=all_href
-                        class="chip"
-                        aria-current=filter.bucket.is_none().then_some("true")
-                        data-bucket="all"
-                    >
-                        "all"
-                        <span class="chip-count">{format_count(total)}</span>
-                    </a>
-                </li>
-                {chips}
-            </ul>
+            <ul inner_html=chips></ul>
         </nav>
         <Form method="GET" action="/runs" attr:class="filters" attr:role="search">
             <input type="hidden" name="status" value=status />
             <label>
                 <span>"Operation"</span>
-                <select name="op">
-                    <option value="" selected=selected_op.is_empty()>"All operations"</option>
-                    {OperationKind::ALL
-                        .into_iter()
-                        .map(|k| view! { <option value=k.key() selected=selected_op == k.key()>{k.label()}</option> })
-                        .collect_view()}
-                </select>
+                <select
+                    name="op"
+                    inner_html=options(
+                        ("", "All operations"),
+                        OperationKind::ALL.into_iter().map(|k| (k.key(), k.label())),
+                        &selected_op,
+                    )
+                ></select>
             </label>
             <label>
                 <span>"Initiator"</span>
-                <select name="by">
-                    <option value="" selected=selected_by.is_empty()>"Anyone"</option>
-                    {facets
-                        .initiators
-                        .into_iter()
-                        .map(|(id, name)| {
-                            let value = id.to_string();
-                            let selected = value == selected_by;
-                            view! { <option value=value selected=selected>{name}</option> }
-                        })
-                        .collect_view()}
-                </select>
+                <select name="by" inner_html=initiators></select>
             </label>
             <label>
                 <span>"Created"</span>
-                <select name="range">
-                    <option value="" selected=selected_range.is_empty()>"Any time"</option>
-                    {TimeRange::ALL
-                        .into_iter()
-                        .map(|r| view! { <option value=r.slug() selected=selected_range == r.slug()>{r.label()}</option> })
-                        .collect_view()}
-                </select>
+                <select
+                    name="range"
+                    inner_html=options(
+                        ("", "Any time"),
+                        TimeRange::ALL.into_iter().map(|r| (r.slug(), r.label())),
+                        &selected_range,
+                    )
+                ></select>
             </label>
             <label class="search">
                 <span>"Run id or idempotency key"</span>
@@ -180,6 +147,63 @@ fn Controls(facets: RunFacets, filter: RunQuery) -> impl IntoView {
             {filter.is_filtered().then(|| view! { <A href="/runs" attr:class="btn btn-link">"Clear filters"</A> })}
         </Form>
     }
+}
+
+/// The status chips: all runs, then each bucket, with their counts; the
+/// current one marked.
+fn status_chips(facets: &RunFacets, filter: &RunQuery) -> String {
+    let total: i64 = facets.counts.iter().map(|(_, n)| n).sum();
+    let all = std::iter::once((None, total));
+    let buckets = facets.counts.iter().map(|(b, n)| (Some(*b), *n));
+    let mut buf = String::with_capacity(1_200);
+    for (bucket, n) in all.chain(buckets) {
+        let (class, slug, label) = match bucket {
+            None => ("chip".to_string(), "all", "all"),
+            Some(b) => (format!("chip chip-{}", b.slug()), b.slug(), b.label()),
+        };
+        buf.push_str("<li><a");
+        markup::attr(&mut buf, "href", &filter.with_bucket(bucket).to_url());
+        markup::attr(&mut buf, "class", &class);
+        if filter.bucket == bucket {
+            buf.push_str(" aria-current=\"true\"");
+        }
+        markup::attr(&mut buf, "data-bucket", slug);
+        buf.push('>');
+        markup::text(&mut buf, label);
+        markup::element(
+            &mut buf,
+            "span",
+            &[("class", "chip-count")],
+            &format_count(n),
+        );
+        buf.push_str("</a></li>");
+    }
+    buf
+}
+
+/// A select's options: the first (empty value) then the choices, the one
+/// whose value is `selected` marked.
+fn options<V: AsRef<str>, L: AsRef<str>>(
+    first: (&str, &str),
+    choices: impl IntoIterator<Item = (V, L)>,
+    selected: &str,
+) -> String {
+    let mut buf = String::with_capacity(400);
+    let mut option = |value: &str, label: &str| {
+        buf.push_str("<option");
+        markup::attr(&mut buf, "value", value);
+        if value == selected {
+            buf.push_str(" selected");
+        }
+        buf.push('>');
+        markup::text(&mut buf, label);
+        buf.push_str("</option>");
+    };
+    option(first.0, first.1);
+    for (value, label) in choices {
+        option(value.as_ref(), label.as_ref());
+    }
+    buf
 }
 
 #[component]
@@ -219,4 +243,39 @@ fn MatchingRuns(runs: Vec<RunSummary>, filtered: bool) -> impl IntoView {
         };
     }
     view! { <RunTable runs /> }.into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::StatusBucket;
+
+    #[test]
+    fn chips_link_each_bucket_with_its_count_and_mark_the_current_one() {
+        let facets = RunFacets {
+            counts: vec![(StatusBucket::Queued, 2), (StatusBucket::Failed, 10_000)],
+            initiators: vec![],
+        };
+        let filter = RunQuery {
+            bucket: Some(StatusBucket::Failed),
+            search: Some("a&b".into()),
+            ..Default::default()
+        };
+        let chips = status_chips(&facets, &filter);
+        assert_eq!(chips.matches("<li>").count(), 3, "{chips}");
+        assert!(chips.starts_with("<li><a href=\"/runs?q=a%26b\" class=\"chip\" data-bucket=\"all\">all<span class=\"chip-count\">10,000+</span></a></li>"), "{chips}");
+        assert!(chips.contains("<a href=\"/runs?status=failed&amp;q=a%26b\" class=\"chip chip-failed\" aria-current=\"true\" data-bucket=\"failed\">failed<span class=\"chip-count\">10,000+</span>"), "{chips}");
+        assert!(!chips.contains("chip-queued\" aria-current"), "{chips}");
+    }
+
+    #[test]
+    fn options_mark_the_selected_value_and_escape_names() {
+        let html = options(("", "Anyone"), [("7", "Ann <ops>"), ("9", "Bob")], "7");
+        assert_eq!(
+            html,
+            "<option value=\"\">Anyone</option><option value=\"7\" selected>Ann &lt;ops&gt;</option><option value=\"9\">Bob</option>"
+        );
+        assert!(options(("", "Any time"), [("24h", "Last day")], "")
+            .starts_with("<option value=\"\" selected>"));
+    }
 }
