@@ -52,6 +52,19 @@ test.describe("runs list", () => {
   });
 });
 
+test("the top bar marks the section shown, and follows the hub's own navigation", async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto("/runs");
+  await waitForHydration(page);
+  const current = page.locator('.nav-links a[aria-current="page"]');
+  await expect(current).toHaveText("Runs");
+  await page.locator(".nav-links a", { hasText: "Findings" }).click();
+  await expect(page).toHaveURL(/\/findings$/);
+  await expect(current).toHaveText("Findings");
+  await expect(current).toHaveCount(1);
+  expect(errors).toEqual([]);
+});
+
 test.describe("run detail", () => {
   test("opens from the list and shows fields, scope, failures and audit", async ({ page }) => {
     const errors = collectErrors(page);

@@ -53,6 +53,31 @@ pub fn element(buf: &mut String, tag: &str, attrs: &[(&str, &str)], content: &st
     buf.push('>');
 }
 
+/// A select's options: the first (empty value) then the choices, the one
+/// whose value is `selected` marked.
+pub fn options<V: AsRef<str>, L: AsRef<str>>(
+    first: (&str, &str),
+    choices: impl IntoIterator<Item = (V, L)>,
+    selected: &str,
+) -> String {
+    let mut buf = String::with_capacity(400);
+    let mut option = |value: &str, label: &str| {
+        buf.push_str("<option");
+        attr(&mut buf, "value", value);
+        if value == selected {
+            buf.push_str(" selected");
+        }
+        buf.push('>');
+        text(&mut buf, label);
+        buf.push_str("</option>");
+    };
+    option(first.0, first.1);
+    for (value, label) in choices {
+        option(value.as_ref(), label.as_ref());
+    }
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +110,16 @@ mod tests {
             buf,
             "<span title=\"&quot;&gt;&lt;script&gt;x&lt;/script&gt;\">&lt;b&gt;&amp;amp&lt;/b&gt;</span>"
         );
+    }
+
+    #[test]
+    fn options_mark_the_selected_value_and_escape_names() {
+        let html = options(("", "Anyone"), [("7", "Ann <ops>"), ("9", "Bob")], "7");
+        assert_eq!(
+            html,
+            "<option value=\"\">Anyone</option><option value=\"7\" selected>Ann &lt;ops&gt;</option><option value=\"9\">Bob</option>"
+        );
+        assert!(options(("", "Any time"), [("24h", "Last day")], "")
+            .starts_with("<option value=\"\" selected>"));
     }
 }

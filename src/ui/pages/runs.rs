@@ -99,7 +99,7 @@ fn Controls(facets: RunFacets, filter: RunQuery) -> impl IntoView {
         .bucket
         .map(|b| b.slug().to_string())
         .unwrap_or_default();
-    let initiators = options(
+    let initiators = markup::options(
         ("", "Anyone"),
         facets
             .initiators
@@ -117,7 +117,7 @@ fn Controls(facets: RunFacets, filter: RunQuery) -> impl IntoView {
                 <span>"Operation"</span>
                 <select
                     name="op"
-                    inner_html=options(
+                    inner_html=markup::options(
                         ("", "All operations"),
                         OperationKind::ALL.into_iter().map(|k| (k.key(), k.label())),
                         &selected_op,
@@ -132,7 +132,7 @@ fn Controls(facets: RunFacets, filter: RunQuery) -> impl IntoView {
                 <span>"Created"</span>
                 <select
                     name="range"
-                    inner_html=options(
+                    inner_html=markup::options(
                         ("", "Any time"),
                         TimeRange::ALL.into_iter().map(|r| (r.slug(), r.label())),
                         &selected_range,
@@ -177,31 +177,6 @@ fn status_chips(facets: &RunFacets, filter: &RunQuery) -> String {
             &format_count(n),
         );
         buf.push_str("</a></li>");
-    }
-    buf
-}
-
-/// A select's options: the first (empty value) then the choices, the one
-/// whose value is `selected` marked.
-fn options<V: AsRef<str>, L: AsRef<str>>(
-    first: (&str, &str),
-    choices: impl IntoIterator<Item = (V, L)>,
-    selected: &str,
-) -> String {
-    let mut buf = String::with_capacity(400);
-    let mut option = |value: &str, label: &str| {
-        buf.push_str("<option");
-        markup::attr(&mut buf, "value", value);
-        if value == selected {
-            buf.push_str(" selected");
-        }
-        buf.push('>');
-        markup::text(&mut buf, label);
-        buf.push_str("</option>");
-    };
-    option(first.0, first.1);
-    for (value, label) in choices {
-        option(value.as_ref(), label.as_ref());
     }
     buf
 }
@@ -266,16 +241,5 @@ mod tests {
         assert!(chips.starts_with("<li><a href=\"/runs?q=a%26b\" class=\"chip\" data-bucket=\"all\">all<span class=\"chip-count\">10,000+</span></a></li>"), "{chips}");
         assert!(chips.contains("<a href=\"/runs?status=failed&amp;q=a%26b\" class=\"chip chip-failed\" aria-current=\"true\" data-bucket=\"failed\">failed<span class=\"chip-count\">10,000+</span>"), "{chips}");
         assert!(!chips.contains("chip-queued\" aria-current"), "{chips}");
-    }
-
-    #[test]
-    fn options_mark_the_selected_value_and_escape_names() {
-        let html = options(("", "Anyone"), [("7", "Ann <ops>"), ("9", "Bob")], "7");
-        assert_eq!(
-            html,
-            "<option value=\"\">Anyone</option><option value=\"7\" selected>Ann &lt;ops&gt;</option><option value=\"9\">Bob</option>"
-        );
-        assert!(options(("", "Any time"), [("24h", "Last day")], "")
-            .starts_with("<option value=\"\" selected>"));
     }
 }
