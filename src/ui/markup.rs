@@ -1,9 +1,10 @@
 //! Markup written straight into one string, for the long repeated parts of
-//! a page (the runs table's rows, the bell's entries).
+//! a page (the runs table's rows, notification entries, status chips,
+//! select options, the top bar's section links).
 //!
 //! Every element a `view!` renders costs type-erased children and
 //! attributes, hydration markers and a walk when the browser takes over.
-//! Rows that carry no event handler of their own do not need any of that:
+//! Parts with no event handler of their own do not need any of that:
 //! they are written here, escaped by `html-escape` (the crate the view layer
 //! escapes with), and set as their parent's `inner_html`, which the browser
 //! leaves as the server sent it while hydrating.

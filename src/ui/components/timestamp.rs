@@ -55,14 +55,11 @@ pub fn timestamp(at: DateTime<Utc>) -> impl IntoView {
 /// when given (see [`Hydrated::now`]), absolute otherwise.
 pub fn write_timestamp(buf: &mut String, at: DateTime<Utc>, now: Option<DateTime<Utc>>) {
     let absolute = format_absolute(at);
-    let shown = match now {
-        Some(now) => humanize_ago(at, now),
-        None => absolute.clone(),
-    };
+    let relative = now.map(|now| humanize_ago(at, now));
     markup::element(
         buf,
         "time",
         &[("datetime", &format_iso(at)), ("title", &absolute)],
-        &shown,
+        relative.as_deref().unwrap_or(&absolute),
     );
 }

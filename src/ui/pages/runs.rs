@@ -34,11 +34,12 @@ pub fn RunsPage() -> impl IntoView {
             // The counts depend on the filters but not on the status or
             // the page, and the refresh button asks again. Without them,
             // the page and the counts come in one request.
-            let (page, facets) = match counts.lookup(live, &(query.for_counts(), refresh)) {
+            let key = (query.for_counts(), refresh);
+            let (page, facets) = match counts.lookup(live, &key) {
                 Cached::Known(facets) => (list_runs(query.clone()).await?, facets),
                 Cached::Missing(stamp) => {
                     let (page, facets) = list_runs_with_facets(query.clone()).await?;
-                    counts.remember(stamp, (query.for_counts(), refresh), facets.clone());
+                    counts.remember(stamp, key, facets.clone());
                     (page, facets)
                 }
             };
@@ -89,24 +90,25 @@ fn Controls(facets: RunFacets, filter: RunQuery) -> impl IntoView {
     // Chips and options are markup written as one string each (see
     // ui::markup): links and choices only, no handler of their own.
     let chips = status_chips(&facets, &filter);
-    let selected_op = filter.kind.map(|k| k.key().to_string()).unwrap_or_default();
-    let selected_by = filter.initiator.map(|u| u.to_string()).unwrap_or_default();
-    let selected_range = filter
-        .range
-        .map(|r| r.slug().to_string())
-        .unwrap_or_default();
-    let status = filter
-        .bucket
-        .map(|b| b.slug().to_string())
-        .unwrap_or_default();
+    let operations = markup::options(
+        ("", "All operations"),
+        OperationKind::ALL.into_iter().map(|k| (k.key(), k.label())),
+        filter.kind.map_or("", |k| k.key()),
+    );
     let initiators = markup::options(
         ("", "Anyone"),
         facets
             .initiators
             .iter()
             .map(|(id, name)| (id.to_string(), name.as_str())),
-        &selected_by,
+        &filter.initiator.map(|u| u.to_string()).unwrap_or_default(),
     );
+    let ranges = markup::options(
+        ("", "Any time"),
+        TimeRange::ALL.into_iter().map(|r| (r.slug(), r.label())),
+        filter.range.map_or("", |r| r.slug()),
+    );
+    let status = filter.bucket.map_or("", |b| b.slug());
     view! {
         <nav class="chips" aria-label="Status">
             <ul inner_html=chips></ul>
@@ -115,14 +117,7 @@ fn Controls(facets: RunFacets, filter: RunQuery) -> impl IntoView {
             <input type="hidden" name="status" value=status />
             <label>
                 <span>"Operation"</span>
-                <select
-                    name="op"
-                    inner_html=markup::options(
-                        ("", "All operations"),
-                        OperationKind::ALL.into_iter().map(|k| (k.key(), k.label())),
-                        &selected_op,
-                    )
-                ></select>
+                <select name="op" inner_html=operations></select>
             </label>
             <label>
                 <span>"Initiator"</span>
@@ -130,14 +125,7 @@ fn Controls(facets: RunFacets, filter: RunQuery) -> impl IntoView {
             </label>
             <label>
                 <span>"Created"</span>
-                <select
-                    name="range"
-                    inner_html=markup::options(
-                        ("", "Any time"),
-                        TimeRange::ALL.into_iter().map(|r| (r.slug(), r.label())),
-                        &selected_range,
-                    )
-                ></select>
+                <select name="range" inner_html=ranges></select>
             </label>
             <label class="search">
                 <span>"Run id or idempotency key"</span>
